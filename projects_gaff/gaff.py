@@ -1,0 +1,124 @@
+"""Guided Attentive Feature Fusion block, exactly as the study guide §1.2-1.3 specifies.
+
+No biases in the SE, inter-attention or merge convolutions; BatchNorm (or the configured
+norm) in the merge. The parameter count of a block is :func:`gaff_param_count`.
+"""
+
+from __future__ import annotations
+
+import torch
+from detectron2.layers import get_norm
+from torch import nn
+
+from .config import INTER_MODES
+
+
+class SEBlock(nn.Module):
+    """Squeeze-and-excitation: global pool, C -> C/r -> C, sigmoid channel weights."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        if reduction < 1 or channels % reduction:
+            raise ValueError(
+                f"SE reduction {reduction} must be a positive divisor of the stage width "
+                f"{channels}; use MODEL.GAFF.SE_REDUCTION 4 or 8"
+            )
+        self.fc1 = nn.Linear(channels, channels // reduction, bias=False)
+        self.fc2 = nn.Linear(channels // reduction, channels, bias=False)
+
+    def channel_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The (B, C) attention weights in [0, 1]; exposed for visualisation."""
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.channel_weights(x)[:, :, None, None]
+
+
+class InterModalityAttention(nn.Module):
+    """Cross-modal gates w_rgb<-aux and w_aux<-rgb from the concatenated streams.
+
+    ``separate``: two 2C->C 1x1 convs. ``shared``: one 2C->2C conv whose output is split
+    in two; the same function family as ``separate`` (DESIGN_NOTES §2). ``tied``: one
+    2C->C conv applied to [rgb, aux] and to [aux, rgb], a truly symmetric gate.
+    """
+
+    def __init__(self, channels: int, mode: str = "separate"):
+        super().__init__()
+        if mode not in INTER_MODES:
+            raise ValueError(f"inter-attention mode {mode!r} is not one of {INTER_MODES}")
+        self.mode = mode
+        c2 = 2 * channels
+        if mode == "separate":
+            self.conv_rgb = nn.Conv2d(c2, channels, 1, bias=False)
+            self.conv_aux = nn.Conv2d(c2, channels, 1, bias=False)
+        elif mode == "shared":
+            self.conv = nn.Conv2d(c2, c2, 1, bias=False)
+        else:
+            self.conv = nn.Conv2d(c2, channels, 1, bias=False)
+
+    def forward(
+        self, x_rgb: torch.Tensor, x_aux: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        both = torch.cat([x_rgb, x_aux], dim=1)
+        if self.mode == "separate":
+            logits_rgb, logits_aux = self.conv_rgb(both), self.conv_aux(both)
+        elif self.mode == "shared":
+            logits_rgb, logits_aux = self.conv(both).chunk(2, dim=1)
+        else:
+            logits_rgb, logits_aux = self.conv(both), self.conv(torch.cat([x_aux, x_rgb], dim=1))
+        return torch.sigmoid(logits_rgb), torch.sigmoid(logits_aux)
+
+
+def _conv_norm(in_channels: int, out_channels: int, norm: str) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, 1, bias=False), get_norm(norm, out_channels)]
+
+
+class GAFFBlock(nn.Module):
+    """Fuse two (B, C, H, W) maps into one (B, out, H, W) map.
+
+    SE refines each modality, the inter-modality gates add the other modality's features
+    (``x_se + w * x_other``), and a 1x1 merge (direct, or through a C-wide bottleneck)
+    combines the two guided maps.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        se_reduction: int = 4,
+        inter_mode: str = "separate",
+        merge_bottleneck: bool = False,
+        out_channels: int | None = None,
+        norm: str = "BN",
+    ):
+        super().__init__()
+        out_channels = out_channels or channels
+        self.se_rgb = SEBlock(channels, se_reduction)
+        self.se_aux = SEBlock(channels, se_reduction)
+        self.inter_attn = InterModalityAttention(channels, inter_mode)
+        if merge_bottleneck:
+            layers = [*_conv_norm(2 * channels, channels, norm), nn.ReLU(inplace=True)]
+            layers += _conv_norm(channels, out_channels, norm)
+        else:
+            layers = _conv_norm(2 * channels, out_channels, norm)
+        self.merge = nn.Sequential(*layers)
+
+    def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
+        w_rgb_from_aux, w_aux_from_rgb = self.inter_attn(x_rgb, x_aux)
+        rgb_guided = self.se_rgb(x_rgb) + w_rgb_from_aux * x_aux
+        aux_guided = self.se_aux(x_aux) + w_aux_from_rgb * x_rgb
+        return self.merge(torch.cat([rgb_guided, aux_guided], dim=1))
+
+
+def gaff_param_count(
+    channels: int,
+    se_reduction: int,
+    merge_bottleneck: bool,
+    out_channels: int | None = None,
+    inter_mode: str = "separate",
+) -> int:
+    """Learnable parameters of one block: the formula of DESIGN_NOTES §3 (``tied``: 2C²)."""
+    c, out = channels, out_channels or channels
+    se = 2 * (2 * c * (c // se_reduction))
+    inter = 2 * c * c if inter_mode == "tied" else 4 * c * c
+    merge = 2 * c * c + 2 * c + c * out + 2 * out if merge_bottleneck else 2 * c * out + 2 * out
+    return se + inter + merge
