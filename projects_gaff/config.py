@@ -44,3 +44,83 @@ def add_gaff_config(cfg: CN) -> None:
     # Normalisation in the merge: "BN" as the guide specifies, "SyncBN" for multi-GPU
     # statistics, or any other detectron2.layers.get_norm name (same parameter count).
     cfg.MODEL.GAFF.NORM = "BN"
+
+    # ---- training schedule and study outputs ----------------------------------------
+    # Train for this many epochs (passes over DATASETS.TRAIN); the iteration keys
+    # (MAX_ITER, STEPS, CHECKPOINT_PERIOD) are then derived from the dataset length and
+    # IMS_PER_BATCH. 0: use SOLVER.MAX_ITER / STEPS as given (Detectron2's usual way).
+    cfg.SOLVER.EPOCHS = 0
+    # Epochs at which the LR is multiplied by SOLVER.GAMMA (epoch mode, multi-step schedule).
+    cfg.SOLVER.STEP_EPOCHS = []
+    # Derived, not set by hand: iterations per epoch, written back by the trainer.
+    cfg.SOLVER.ITERS_PER_EPOCH = 0
+    # "SGD" (momentum SOLVER.MOMENTUM) or "AdamW" (betas SOLVER.BETAS).
+    cfg.SOLVER.OPTIMIZER = "SGD"
+    cfg.SOLVER.BETAS = (0.9, 0.999)
+    # Gradient accumulation: each iteration sums gradients of this many micro-batches of
+    # IMS_PER_BATCH / ACCUM_STEPS images, then takes one optimiser step.
+    cfg.SOLVER.ACCUM_STEPS = 1
+    # Autocast dtype when SOLVER.AMP.ENABLED on CUDA: "bfloat16" (no loss scaling needed)
+    # or "float16" (with a gradient scaler). Ignored on the CPU, which trains in fp32.
+    cfg.SOLVER.AMP.DTYPE = "bfloat16"
+    # Periodic checkpoints kept on disk (besides best_model.pth and model_final.pth).
+    cfg.SOLVER.CHECKPOINTS_TO_KEEP = 2
+    # Validation split used for model selection (best checkpoint, phase-2 top-k); the
+    # DATASETS.TEST split is evaluated once, at the end, with the best checkpoint.
+    cfg.DATASETS.VAL = ()
+    # Validate (val loss and val COCO AP) every this many epochs (epoch mode) ...
+    cfg.TEST.EVAL_EPOCHS = 1
+    # ... or, in iteration mode, every TEST.EVAL_PERIOD iterations (Detectron2's key).
+    # Input size (H, W) at which model_info.json reports GFLOPs.
+    cfg.TEST.FLOPS_INPUT_SIZE = (320, 416)
+
+    # ---- data ---------------------------------------------------------------------
+    # A user's dataset, named by the config alone: projects_gaff.data.register_datasets_
+    # from_config(cfg) registers NAME_train, NAME_val, NAME_test and NAME_all. The demo set
+    # (gaff_demo_train / _val / _test) is always registered. See datasets/README.md.
+    cfg.DATASETS.GAFF = CN()
+    # Prefix of the registered names; empty: register no user dataset.
+    cfg.DATASETS.GAFF.NAME = ""
+    # On-disk layout: "npy_yolo" (.npy frames + YOLO txt), "paired" (visible/ + infrared/
+    # [+ event/] images with VOC XML or a COCO json) or "coco" (a COCO json whose images
+    # carry one path per modality).
+    cfg.DATASETS.GAFF.LAYOUT = "npy_yolo"
+    # npy_yolo: folder of (H, W, 5) uint8 .npy frames, R G B thermal event (guide's --data).
+    cfg.DATASETS.GAFF.IMAGES = ""
+    # npy_yolo: folder of YOLO txt labels named like the frames (guide's --labels).
+    cfg.DATASETS.GAFF.LABELS = ""
+    # paired: the dataset folder; coco: the folder modality paths are relative to (empty:
+    # the json's folder).
+    cfg.DATASETS.GAFF.ROOT = ""
+    # paired: names of the RGB, thermal and optional event folders.
+    cfg.DATASETS.GAFF.RGB_DIR = "visible"
+    cfg.DATASETS.GAFF.THERMAL_DIR = "infrared"
+    cfg.DATASETS.GAFF.EVENT_DIR = "event"
+    # paired: VOC XML folder or COCO json, relative to ROOT; coco: the multi-modal json.
+    cfg.DATASETS.GAFF.ANNOTATIONS = "Annotations"
+    # paired/coco: files named <prefix><number> in one folder are consecutive frames, used to
+    # synthesise a missing event channel; False: non-sequential data, zero event channel.
+    cfg.DATASETS.GAFF.SEQUENTIAL = True
+    # Class names; label class ids (YOLO) and category names (VOC, COCO) map into this list.
+    cfg.DATASETS.GAFF.CLASSES = ["person"]
+    # Train / val / test fractions; [0.8, 0.2] is the guide's train / test without val.
+    cfg.DATASETS.GAFF.SPLIT_FRACTIONS = [0.7, 0.1, 0.2]
+    # Seed of the hash that places each frame (stable when files are added).
+    cfg.DATASETS.GAFF.SPLIT_SEED = 0
+    # "frame": split frames independently; "sequence": keep each sequence (folder + name
+    # without its trailing number) in one split, so consecutive frames cannot leak.
+    cfg.DATASETS.GAFF.SPLIT_BY = "frame"
+    # Leave bad samples out (each one logged, then the count) instead of raising.
+    cfg.DATASETS.GAFF.SKIP_BAD_SAMPLES = False
+    cfg.INPUT.GAFF = CN()
+    # Let the shortest-edge resize enlarge frames smaller than MIN_SIZE_TRAIN/TEST.
+    cfg.INPUT.GAFF.UPSCALE = False
+    # Training only: probability of zeroing one modality (RGB or one of the aux channels,
+    # chosen uniformly) of a sample, for robustness to a failed sensor.
+    cfg.INPUT.GAFF.MODALITY_DROPOUT = 0.0
+    # Event channel synthesised for samples without an event file: the modality the
+    # simulated camera sees ("rgb" luminance or "thermal"), the log-contrast threshold per
+    # event, and the image kind ("count" or "polarity").
+    cfg.INPUT.GAFF.EVENT_SOURCE = "rgb"
+    cfg.INPUT.GAFF.EVENT_THRESHOLD = 0.2
+    cfg.INPUT.GAFF.EVENT_MODE = "count"

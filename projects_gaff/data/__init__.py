@@ -1,0 +1,63 @@
+"""Data for projects_gaff: RGB + thermal + event datasets, mapper, splits and the demo set.
+
+Importing this package registers the demo set (``gaff_demo_train``, ``_val``, ``_test``,
+``_all``); it is generated on the first ``DatasetCatalog.get``, not at import.
+"""
+
+from .augmentation import ResizeShortestEdgeNoUpscale, build_gaff_augmentation
+from .coco_multimodal import load_coco_multimodal
+from .convert import convert_to_npy_yolo
+from .demo import DEMO_CLASSES, DEMO_VERSION, ensure_demo, generate_demo, render_demo_frame
+from .errors import DatasetError
+from .events import EventSynthesis, synthesize_events
+from .frames import CHANNELS, channel_indices, read_frame
+from .mapper import GAFFDatasetMapper
+from .npy_yolo import load_npy_yolo, write_npy_yolo
+from .paired import load_paired
+from .register import (
+    DEMO_NAME,
+    LAYOUTS,
+    load_from_config,
+    register_datasets_from_config,
+    register_demo_datasets,
+    register_gaff_dataset,
+)
+from .splits import SPLITS, save_split_manifest, select_split, split_of
+from .summary import channel_statistics, format_summary, summarize_dataset
+
+register_demo_datasets()
+
+__all__ = [
+    "CHANNELS",
+    "DEMO_CLASSES",
+    "DEMO_NAME",
+    "DEMO_VERSION",
+    "LAYOUTS",
+    "SPLITS",
+    "DatasetError",
+    "EventSynthesis",
+    "GAFFDatasetMapper",
+    "ResizeShortestEdgeNoUpscale",
+    "build_gaff_augmentation",
+    "channel_indices",
+    "channel_statistics",
+    "convert_to_npy_yolo",
+    "ensure_demo",
+    "format_summary",
+    "generate_demo",
+    "load_coco_multimodal",
+    "load_from_config",
+    "load_npy_yolo",
+    "load_paired",
+    "read_frame",
+    "register_datasets_from_config",
+    "register_demo_datasets",
+    "register_gaff_dataset",
+    "render_demo_frame",
+    "save_split_manifest",
+    "select_split",
+    "split_of",
+    "summarize_dataset",
+    "synthesize_events",
+    "write_npy_yolo",
+]

@@ -1,0 +1,89 @@
+"""Layout 1, the study's own: ``images/<key>.npy`` (H, W, 5) uint8 + ``labels/<key>.txt`` YOLO.
+
+``<key>`` is the path relative to the folder without suffix, so sub-folders are allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .annotations import format_yolo, parse_yolo
+from .errors import BadSamples, DatasetError, collect_records, problem, require_samples
+from .frames import CHANNELS, npy_frame_size
+
+
+def load_npy_yolo(
+    images_dir: str | Path,
+    labels_dir: str | Path,
+    classes: list[str],
+    skip_bad_samples: bool = False,
+) -> list[dict[str, Any]]:
+    """Detectron2 dataset dicts of a layout-1 folder pair (the guide's ``--data``/``--labels``).
+
+    Every frame needs a label file (empty for a frame without objects, which is kept as a
+    negative); every label file needs a frame.
+    """
+    images_dir, labels_dir = Path(images_dir), Path(labels_dir)
+    for folder, key in ((images_dir, "IMAGES"), (labels_dir, "LABELS")):
+        if not folder.is_dir():
+            raise problem(folder, "folder does not exist", f"set DATASETS.GAFF.{key} to it")
+    frames = sorted(images_dir.rglob("*.npy"))
+    require_samples(frames, images_dir, "put (H, W, 5) uint8 .npy frames there")
+    keys = {_key(path, images_dir) for path in frames}
+    bad = BadSamples(f"{images_dir} + {labels_dir}", skip_bad_samples)
+
+    def build(index: int, path: Path) -> dict[str, Any]:
+        key = _key(path, images_dir)
+        label = labels_dir / f"{key}.txt"
+        if not label.is_file():
+            raise problem(
+                label,
+                f"label file for frame {path} is missing",
+                "create it (an empty file marks a frame without objects)",
+            )
+        height, width = npy_frame_size(path)
+        return {
+            "file_name": str(path),
+            "image_id": index,
+            "frame_key": key,
+            "height": height,
+            "width": width,
+            "annotations": parse_yolo(label, classes, height, width),
+        }
+
+    records = collect_records(frames, build, bad)
+    for label in sorted(labels_dir.rglob("*.txt")):
+        if _key(label, labels_dir) not in keys:
+            bad.add(
+                problem(label, "has no frame .npy with the same name", "add it or remove the label")
+            )
+    bad.finish(len(frames))
+    require_samples(records, images_dir, "fix the bad samples listed above")
+    return records
+
+
+def write_npy_yolo(
+    images_dir: str | Path,
+    labels_dir: str | Path,
+    key: str,
+    frame: np.ndarray,
+    annotations: list[dict[str, Any]],
+) -> None:
+    """Write one layout-1 sample; ``annotations`` are Detectron2 dicts with 0-based classes."""
+    if frame.ndim != 3 or frame.shape[2] != len(CHANNELS) or frame.dtype != np.uint8:
+        raise DatasetError(
+            f"{key}: expected an (H, W, 5) uint8 frame, got {frame.shape} {frame.dtype}"
+        )
+    image_path = Path(images_dir) / f"{key}.npy"
+    label_path = Path(labels_dir) / f"{key}.txt"
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    label_path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(image_path, frame)
+    label_path.write_text(format_yolo(annotations, frame.shape[0], frame.shape[1]))
+
+
+def _key(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).with_suffix("").as_posix()

@@ -1,0 +1,166 @@
+"""Layout 2: paired folders of public RGB-thermal sets (LLVIP, KAIST, FLIR-aligned style).
+
+``<root>/<prefix>/visible/<rest>/<name>.jpg`` pairs with the same path under ``infrared/``
+(any image suffix) and, optionally, ``event/``; folder names are configurable. The frame key
+is the path without the modality folder and suffix (``train/010001``, ``set00/V000/I00000``).
+Annotations: a folder of Pascal VOC XML (``<key>.xml``, else ``<name>.xml``) or a COCO json
+whose image ``file_name`` matches the key (else the name, when unique).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from .annotations import coco_annotations, load_coco_json, parse_voc
+from .errors import BadSamples, collect_records, problem, require_samples
+from .events import link_event_references
+from .frames import modality_size
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def load_paired(
+    root: str | Path,
+    classes: list[str],
+    rgb_dir: str = "visible",
+    thermal_dir: str = "infrared",
+    event_dir: str = "event",
+    annotations: str = "Annotations",
+    sequential: bool = True,
+    skip_bad_samples: bool = False,
+) -> list[dict[str, Any]]:
+    """Detectron2 dataset dicts of a paired-folder dataset; modalities stay separate files.
+
+    Without an ``event_dir`` folder beside ``rgb_dir`` the event channel is synthesised at
+    load time from the neighbour frame (``sequential``; see :mod:`.events`).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise problem(root, "dataset folder does not exist", "set DATASETS.GAFF.ROOT to it")
+    rgb_files = _modality_files(root, rgb_dir)
+    require_samples(
+        rgb_files, root, f"put the RGB images in a '{rgb_dir}' folder (DATASETS.GAFF.RGB_DIR)"
+    )
+    labels = _Annotations(root / annotations, rgb_dir, classes)
+    bad = BadSamples(str(root), skip_bad_samples)
+
+    def build(index: int, rgb: Path) -> dict[str, Any]:
+        parts = rgb.relative_to(root).parts
+        at = parts.index(rgb_dir)
+        key = "/".join((*parts[:at], *parts[at + 1 : -1], rgb.stem))
+        thermal = _partner(root, parts, at, thermal_dir, rgb, required=True)
+        event = _partner(root, parts, at, event_dir, rgb, required=False)
+        paths = {"rgb": str(rgb), "thermal": str(thermal), "event": event and str(event)}
+        height, width = modality_size(paths)
+        return {
+            "file_name": str(rgb),
+            "image_id": index,
+            "frame_key": key,
+            "height": height,
+            "width": width,
+            "modalities": paths,
+            "annotations": labels.of(key, height, width),
+        }
+
+    records = collect_records(rgb_files, build, bad)
+    for name in (thermal_dir, event_dir):
+        for orphan in _modality_files(root, name):
+            if not _has_rgb(root, orphan, name, rgb_dir):
+                bad.add(
+                    problem(
+                        orphan, f"has no RGB image in '{rgb_dir}'", "add it or remove this file"
+                    )
+                )
+    bad.finish(len(rgb_files))
+    require_samples(records, root, "fix the bad samples listed above")
+    link_event_references(records, sequential)
+    return records
+
+
+def _modality_files(root: Path, folder: str) -> list[Path]:
+    """Image (and, for events, .npy) files below any folder named ``folder``."""
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in (*IMAGE_SUFFIXES, ".npy")
+        and folder in path.relative_to(root).parts[:-1]
+        and path.is_file()
+    )
+
+
+def _partner(
+    root: Path, parts: tuple[str, ...], at: int, folder: str, rgb: Path, required: bool
+) -> Path | None:
+    """The file of another modality for ``rgb``: same relative path, any image suffix."""
+    directory = root.joinpath(*parts[:at], folder, *parts[at + 1 : -1])
+    if not directory.is_dir():
+        if required:
+            raise problem(
+                directory,
+                f"folder for the partner of {rgb} does not exist",
+                f"create it with the {folder} images, or set the folder name in the config",
+            )
+        return None
+    for suffix in (*IMAGE_SUFFIXES, ".npy"):
+        for candidate in (directory / (rgb.stem + suffix), directory / (rgb.stem + suffix.upper())):
+            if candidate.is_file():
+                return candidate
+    raise problem(
+        directory / rgb.name,
+        f"is missing: {rgb} has no {folder} partner",
+        f"add the {folder} frame with the same name, or remove the RGB image",
+    )
+
+
+def _has_rgb(root: Path, path: Path, folder: str, rgb_dir: str) -> bool:
+    """Whether a thermal/event file has an RGB image (else it is an orphan, reported)."""
+    parts = list(path.relative_to(root).parts)
+    parts[parts.index(folder)] = rgb_dir
+    directory = root.joinpath(*parts[:-1])
+    return any((directory / (path.stem + s)).is_file() for s in IMAGE_SUFFIXES)
+
+
+class _Annotations:
+    """Looks up a frame's boxes in a VOC folder or a COCO json, by frame key."""
+
+    def __init__(self, location: Path, rgb_dir: str, classes: list[str]):
+        self.location, self.classes = location, classes
+        self.coco = None
+        if location.suffix.lower() == ".json":
+            self.coco = load_coco_json(location)
+            self.by_key: dict[str, dict] = {}
+            self.by_name: dict[str, list[dict]] = defaultdict(list)
+            for image in self.coco["images"]:
+                parts = [p for p in Path(image["file_name"]).with_suffix("").parts if p != rgb_dir]
+                self.by_key["/".join(parts)] = image
+                self.by_name[parts[-1]].append(image)
+        elif not location.is_dir():
+            raise problem(
+                location,
+                "annotation folder or json does not exist",
+                "set DATASETS.GAFF.ANNOTATIONS (relative to ROOT) to the VOC folder or COCO json",
+            )
+
+    def of(self, key: str, height: int, width: int) -> list[dict[str, Any]]:
+        name = key.rsplit("/", 1)[-1]
+        if self.coco is None:
+            for xml in (self.location / f"{key}.xml", self.location / f"{name}.xml"):
+                if xml.is_file():
+                    return parse_voc(xml, self.classes, height, width)
+            raise problem(
+                self.location / f"{key}.xml",
+                "annotation is missing",
+                "add it (a VOC file without <object> marks a frame without objects)",
+            )
+        image = self.by_key.get(key)
+        if image is None and len(self.by_name.get(name, [])) == 1:
+            image = self.by_name[name][0]
+        if image is None:
+            raise problem(
+                self.location,
+                f"has no image entry for frame {key}",
+                "add it to 'images' (with no annotations for a frame without objects)",
+            )
+        return coco_annotations(self.location, self.coco, image, self.classes, height, width)

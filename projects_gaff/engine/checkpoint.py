@@ -1,0 +1,65 @@
+"""Detectron2 checkpointer that writes atomically and never unpickles code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from ..atomic import atomic_write_text
+
+BEST_NAME = "best_model"
+
+
+class StudyCheckpointer(DetectionCheckpointer):
+    """A checkpoint file is either complete or absent: saved to a temporary file, then
+    renamed; ``last_checkpoint`` is updated only after that. Loading uses
+    ``torch.load(weights_only=True)``, so a checkpoint carrying code is refused.
+    """
+
+    def save(self, name: str, tag_last: bool = True, **extra) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(extra)
+        os.makedirs(self.save_dir, exist_ok=True)
+        path = os.path.join(self.save_dir, f"{name}.pth")
+        self.logger.info("Saving checkpoint to %s", path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.save_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        if tag_last:
+            self.tag_last_checkpoint(f"{name}.pth")
+
+    def save_best(self, **extra) -> None:
+        """``best_model.pth``: a full checkpoint that ``--resume`` never picks up by itself."""
+        self.save(BEST_NAME, tag_last=False, **extra)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        if self.save_to_disk:
+            atomic_write_text(
+                os.path.join(self.save_dir, "last_checkpoint"), last_filename_basename
+            )
+
+    def _torch_load(self, f):
+        return torch.load(f, map_location=torch.device("cpu"), weights_only=True)
+
+    def _load_file(self, filename: str):
+        if filename.endswith(".pkl"):
+            raise ValueError(
+                f"{filename}: pickled Detectron2 model-zoo files can carry code and are not "
+                "loaded; convert it to a .pth state dict first"
+            )
+        return super()._load_file(filename)

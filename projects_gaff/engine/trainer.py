@@ -1,0 +1,221 @@
+"""The study's ``DefaultTrainer``: 5-channel data, epochs, validation, best model, results."""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.data import (
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
+from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
+from detectron2.modeling import build_model
+from detectron2.solver import build_lr_scheduler, get_default_optimizer_params
+from detectron2.solver.build import maybe_add_gradient_clipping
+from detectron2.utils import comm
+
+from ..atomic import atomic_write_json
+from ..data import GAFFDatasetMapper, build_gaff_augmentation
+from .checkpoint import BEST_NAME, StudyCheckpointer
+from .evaluation import evaluate_coco, validation_loss
+from .hooks import StudyHook
+from .model_info import model_info
+from .step import AccumulatingTrainer
+
+logger = logging.getLogger(__name__)
+
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class GAFFTrainer(DefaultTrainer):
+    """Detectron2's ``DefaultTrainer`` for the study.
+
+    ``cfg`` must already have ``SOLVER.ITERS_PER_EPOCH`` (see :func:`resolve_epochs`).
+    Differences from the default: the 5-channel mapper, SGD or AdamW, gradient accumulation
+    and bf16/fp16 autocast on CUDA, checkpoints under ``OUTPUT_DIR/checkpoints`` written
+    atomically (two periodic ones kept, plus ``best_model.pth``), and :class:`StudyHook`
+    in place of Detectron2's periodic evaluation.
+    """
+
+    def __init__(self, cfg: CfgNode):
+        # DefaultTrainer.__init__, with the accumulating step and the atomic checkpointer.
+        TrainerBase.__init__(self)
+        if cfg.SOLVER.ITERS_PER_EPOCH <= 0:
+            raise ValueError(
+                "call projects_gaff.engine.resolve_epochs(cfg) before building the trainer"
+            )
+        check_class_count(cfg)
+        cfg = self.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        # On the CPU (gloo) DDP takes no device_ids; Detectron2's helper always passes some.
+        cpu = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
+        model = create_ddp_model(model, broadcast_buffers=False, **cpu)
+        amp_dtype = AMP_DTYPES[cfg.SOLVER.AMP.DTYPE] if self._use_amp(cfg) else None
+        self._trainer = AccumulatingTrainer(
+            model, data_loader, optimizer, accum_steps=cfg.SOLVER.ACCUM_STEPS, amp_dtype=amp_dtype
+        )
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = StudyCheckpointer(
+            model, os.path.join(cfg.OUTPUT_DIR, "checkpoints"), trainer=weakref.proxy(self)
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self._val_loaders = None
+        self.register_hooks(self.build_hooks())
+
+    @staticmethod
+    def _use_amp(cfg: CfgNode) -> bool:
+        if cfg.SOLVER.AMP.DTYPE not in AMP_DTYPES:
+            raise ValueError(
+                f"SOLVER.AMP.DTYPE {cfg.SOLVER.AMP.DTYPE!r} is not one of {list(AMP_DTYPES)}"
+            )
+        return cfg.SOLVER.AMP.ENABLED and cfg.MODEL.DEVICE.startswith("cuda")
+
+    # ---- builders ---------------------------------------------------------------
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
+        model = build_model(cfg)
+        logger.info("Model:\n%s", model)
+        return model
+
+    @classmethod
+    def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+        params = get_default_optimizer_params(
+            model,
+            base_lr=cfg.SOLVER.BASE_LR,
+            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
+            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
+            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+        )
+        name = cfg.SOLVER.OPTIMIZER
+        if name == "SGD":
+            optimizer = torch.optim.SGD(
+                params,
+                lr=cfg.SOLVER.BASE_LR,
+                momentum=cfg.SOLVER.MOMENTUM,
+                nesterov=cfg.SOLVER.NESTEROV,
+                weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            )
+        elif name == "AdamW":
+            optimizer = torch.optim.AdamW(
+                params,
+                lr=cfg.SOLVER.BASE_LR,
+                betas=tuple(cfg.SOLVER.BETAS),
+                weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+            )
+        else:
+            raise ValueError(f"SOLVER.OPTIMIZER {name!r} is not one of ['SGD', 'AdamW']")
+        return maybe_add_gradient_clipping(cfg, optimizer)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_train_loader(cls, cfg: CfgNode):
+        micro_batch = cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS
+        return build_detection_train_loader(
+            cfg, mapper=GAFFDatasetMapper(cfg, is_train=True), total_batch_size=micro_batch
+        )
+
+    @classmethod
+    def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
+        return build_detection_test_loader(
+            cfg, dataset_name, mapper=GAFFDatasetMapper(cfg, is_train=False)
+        )
+
+    @classmethod
+    def build_val_loss_loader(cls, cfg: CfgNode, dataset_name: str):
+        """Annotated frames at test-time geometry, no augmentation, for the validation loss."""
+        mapper = GAFFDatasetMapper(
+            cfg,
+            is_train=True,
+            augmentations=build_gaff_augmentation(cfg, is_train=False),
+            modality_dropout=0.0,
+        )
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+    def build_hooks(self) -> list:
+        cfg = self.cfg
+        ret = [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(),
+            StudyHook(cfg.SOLVER.ITERS_PER_EPOCH, cfg.TEST.EVAL_EPOCHS),
+        ]
+        if comm.is_main_process():
+            ret.append(
+                hooks.PeriodicCheckpointer(
+                    self.checkpointer,
+                    cfg.SOLVER.CHECKPOINT_PERIOD,
+                    max_to_keep=cfg.SOLVER.CHECKPOINTS_TO_KEEP,
+                )
+            )
+            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+        return ret
+
+    # ---- evaluation used by StudyHook -----------------------------------------------
+    def validate(self) -> dict:
+        """Validation loss and COCO metrics on DATASETS.VAL (empty dict without a val split)."""
+        if not self.cfg.DATASETS.VAL:
+            return {}
+        name = self.cfg.DATASETS.VAL[0]
+        if self._val_loaders is None:
+            self._val_loaders = (
+                self.build_val_loss_loader(self.cfg, name),
+                self.build_test_loader(self.cfg, name),
+            )
+        loss_loader, coco_loader = self._val_loaders
+        out_dir = os.path.join(self.cfg.OUTPUT_DIR, "inference", name)
+        return {
+            "loss": validation_loss(self.model, loss_loader, seed=self.cfg.SEED),
+            "coco": evaluate_coco(self.model, coco_loader, name, out_dir),
+        }
+
+    def final_evaluation(self) -> dict:
+        """Evaluate ``best_model.pth`` on the val and test splits."""
+        best = os.path.join(self.checkpointer.save_dir, f"{BEST_NAME}.pth")
+        StudyCheckpointer(self.model).load(best, checkpointables=[])
+        return evaluate_splits(self.cfg, self.model)
+
+    def train(self):
+        if comm.is_main_process():
+            os.makedirs(self.cfg.OUTPUT_DIR, exist_ok=True)
+            atomic_write_json(
+                os.path.join(self.cfg.OUTPUT_DIR, "model_info.json"),
+                model_info(self.model, self.cfg),
+            )
+        return super().train()
+
+
+def check_class_count(cfg: CfgNode) -> None:
+    """The ROI heads must predict exactly the training set's classes."""
+    classes = MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("thing_classes", None)
+    if classes is not None and len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
+        raise ValueError(
+            f"{cfg.DATASETS.TRAIN[0]} has {len(classes)} classes {list(classes)} but "
+            f"MODEL.ROI_HEADS.NUM_CLASSES is {cfg.MODEL.ROI_HEADS.NUM_CLASSES}; "
+            f"set it to {len(classes)}"
+        )
+
+
+def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
+    """COCO metrics (and inference FPS) of ``model`` on DATASETS.VAL and DATASETS.TEST."""
+    results = {}
+    for split, names in (("val", cfg.DATASETS.VAL), ("test", cfg.DATASETS.TEST)):
+        for name in names:
+            loader = GAFFTrainer.build_test_loader(cfg, name)
+            key = split if len(names) == 1 else f"{split}/{name}"
+            results[key] = evaluate_coco(
+                model, loader, name, os.path.join(cfg.OUTPUT_DIR, "inference", name)
+            )
+    test = results.get("test", {})
+    results["inference_fps"] = test.get("inference_fps")
+    return results
