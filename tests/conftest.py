@@ -23,6 +23,34 @@ def make_cfg(config_file: str | Path = CONFIGS / "Base-GAFF-RCNN-FPN.yaml", *opt
     return cfg
 
 
+TINY_OPTS_BASE = [
+    "MODEL.MIT.NAME", "mit_b0",
+    "INPUT.MIN_SIZE_TRAIN", "(96,)", "INPUT.MAX_SIZE_TRAIN", "128",
+    "INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128",
+    "DATALOADER.NUM_WORKERS", "0",
+    "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2",
+    "TEST.FLOPS_INPUT_SIZE", "(96, 112)",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> list[str]:
+    """16 demo frames on disk in layout 1, and the config options that train on them
+    (split 8 / 4 / 4 by hash, 2 images per batch, frames shrunk to 96 px)."""
+    from projects_gaff.data import generate_demo
+
+    root = tmp_path_factory.mktemp("tiny")
+    generate_demo(root, seed=3, frames=16)
+    return [
+        "DATASETS.GAFF.NAME", "tiny", "DATASETS.GAFF.LAYOUT", "npy_yolo",
+        "DATASETS.GAFF.IMAGES", str(root / "images"), "DATASETS.GAFF.LABELS", str(root / "labels"),
+        "DATASETS.GAFF.SPLIT_FRACTIONS", "[0.5, 0.25, 0.25]",
+        "DATASETS.TRAIN", "('tiny_train',)", "DATASETS.VAL", "('tiny_val',)",
+        "DATASETS.TEST", "('tiny_test',)",
+        *TINY_OPTS_BASE,
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def llvip_root() -> Path:
     if not LLVIP_ROOT.is_dir():

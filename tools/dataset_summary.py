@@ -54,8 +54,7 @@ def main() -> None:
     summaries = [summarize_dataset(name) for name in names]
     result = {"datasets": summaries}
     if args.stats_frames:
-        g = cfg.INPUT.GAFF
-        events = EventSynthesis(g.EVENT_SOURCE, g.EVENT_THRESHOLD, g.EVENT_MODE)
+        events = EventSynthesis.from_config(cfg)
         result["channel_statistics"] = {
             "dataset": names[0],
             **channel_statistics(DatasetCatalog.get(names[0]), args.stats_frames, events),

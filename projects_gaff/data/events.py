@@ -46,6 +46,12 @@ class EventSynthesis:
         if not self.threshold > 0:
             raise ValueError(f"event threshold must be > 0, got {self.threshold}")
 
+    @classmethod
+    def from_config(cls, cfg) -> EventSynthesis:
+        """From INPUT.GAFF.EVENT_SOURCE / EVENT_THRESHOLD / EVENT_MODE."""
+        g = cfg.INPUT.GAFF
+        return cls(g.EVENT_SOURCE, g.EVENT_THRESHOLD, g.EVENT_MODE)
+
 
 DEFAULT_EVENTS = EventSynthesis()
 

@@ -66,11 +66,7 @@ class GAFFDatasetMapper:
             "augmentations": build_gaff_augmentation(cfg, is_train),
             "aux_channels": tuple(cfg.MODEL.MIT.AUX_CHANNELS),
             "modality_dropout": cfg.INPUT.GAFF.MODALITY_DROPOUT,
-            "events": EventSynthesis(
-                cfg.INPUT.GAFF.EVENT_SOURCE,
-                cfg.INPUT.GAFF.EVENT_THRESHOLD,
-                cfg.INPUT.GAFF.EVENT_MODE,
-            ),
+            "events": EventSynthesis.from_config(cfg),
             "skip_bad_samples": cfg.DATASETS.GAFF.SKIP_BAD_SAMPLES,
         }
 

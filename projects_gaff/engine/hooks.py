@@ -113,8 +113,14 @@ class StudyHook(HookBase):
             if self._batch_csv_keep(r) and int(r["epoch"]) == self.epoch_of(start)
         ]
 
+    def before_step(self) -> None:
+        self._step_start = time.perf_counter()
+
     def after_step(self) -> None:
         now = time.perf_counter()
+        self.trainer.storage.put_scalars(
+            step_time=now - self._step_start, peak_memory_mb=peak_memory_mb(), smoothing_hint=False
+        )
         self.train_seconds += now - self._last_time
         iteration = self.trainer.iter
         last = iteration + 1 >= self.trainer.max_iter
@@ -146,8 +152,8 @@ class StudyHook(HookBase):
             **{k: latest[k] for k in loss_names},
             "lr": latest.get("lr"),
             "data_time": latest.get("data_time"),
-            "step_time": latest.get("time"),
-            "peak_memory_mb": peak_memory_mb(),
+            "step_time": latest.get("step_time"),
+            "peak_memory_mb": latest.get("peak_memory_mb"),
         }
         self._batch_csv.append(row)
         self._epoch_rows.append(row)

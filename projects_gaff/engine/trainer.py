@@ -182,6 +182,7 @@ class GAFFTrainer(DefaultTrainer):
     def final_evaluation(self) -> dict:
         """Evaluate ``best_model.pth`` on the val and test splits."""
         best = os.path.join(self.checkpointer.save_dir, f"{BEST_NAME}.pth")
+        comm.synchronize()  # rank 0 writes best_model.pth; the others wait for it
         StudyCheckpointer(self.model).load(best, checkpointables=[])
         return evaluate_splits(self.cfg, self.model)
 

@@ -1,0 +1,155 @@
+"""The study plan as data: named experiments, their folders and their config options.
+
+Phase 1 tries the eight stage sets of the guide (§2.2) with the default hyper-parameters
+(r4 / is0 / mb0). Phase 2 crosses each selected stage set with the eight combinations of
+{SE reduction 4, 8} × {inter-shared F, T} × {merge-bottleneck F, T} (§2.3); the default
+combination is the phase-1 run itself, so it is listed but never trained again. Names
+follow the guide's appendix: ``exp_<XXX>_s<stages>_r<r>_is<0|1>_mb<0|1>``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PHASE_FOLDERS = {1: "phase1_stage_selection", 2: "phase2_hyperparameter_tuning"}
+STAGE_SETS: tuple[tuple[int, ...], ...] = (
+    (1,), (2,), (3,), (4,), (2, 3), (3, 4), (2, 3, 4), (1, 2, 3, 4),
+)  # fmt: skip
+# (se_reduction, inter_shared, merge_bottleneck), in the guide's exp_009 … exp_015 order.
+PHASE2_GRID: tuple[tuple[int, bool, bool], ...] = tuple(
+    itertools.product((4, 8), (False, True), (False, True))
+)
+
+
+@dataclass(frozen=True)
+class GaffConfig:
+    """One point of the study's grid."""
+
+    stages: tuple[int, ...]
+    se_reduction: int = 4
+    inter_shared: bool = False
+    merge_bottleneck: bool = False
+
+    @property
+    def stage_label(self) -> str:
+        return "s" + "".join(str(s) for s in self.stages)
+
+    @property
+    def code(self) -> str:
+        return (
+            f"{self.stage_label}_r{self.se_reduction}"
+            f"_is{int(self.inter_shared)}_mb{int(self.merge_bottleneck)}"
+        )
+
+    def opts(self) -> list[str]:
+        """Detectron2 options that select this configuration."""
+        return [
+            "MODEL.GAFF.STAGES", str(list(self.stages)),
+            "MODEL.GAFF.SE_REDUCTION", str(self.se_reduction),
+            "MODEL.GAFF.INTER_MODE", "shared" if self.inter_shared else "separate",
+            "MODEL.GAFF.MERGE_BOTTLENECK", str(self.merge_bottleneck),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A row of the summary. ``trained_in`` is the phase whose folder holds its runs: a
+    phase-2 row with the default hyper-parameters points at its phase-1 run."""
+
+    number: int
+    config: GaffConfig
+    phase: int
+    trained_in: int
+
+    @property
+    def exp_id(self) -> str:
+        return f"exp_{self.number:03d}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.exp_id}_{self.config.code}"
+
+    @property
+    def reused(self) -> bool:
+        return self.phase != self.trained_in
+
+    def runs(self, seeds: int) -> list[Run]:
+        return [Run(self, seed) for seed in range(seeds)]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training: an experiment with one seed. Seed 0 uses the guide's folder name,
+    further seeds a sibling folder ``<name>_seed<N>``."""
+
+    experiment: Experiment
+    seed: int
+
+    @property
+    def name(self) -> str:
+        suffix = f"_seed{self.seed}" if self.seed else ""
+        return self.experiment.name + suffix
+
+    @property
+    def folder(self) -> Path:
+        """Relative to the study's output base."""
+        return Path(PHASE_FOLDERS[self.experiment.trained_in]) / self.name
+
+
+def phase1_plan() -> list[Experiment]:
+    return [
+        Experiment(number, GaffConfig(stages), phase=1, trained_in=1)
+        for number, stages in enumerate(STAGE_SETS, start=1)
+    ]
+
+
+def phase2_plan(selection: Sequence[str]) -> list[Experiment]:
+    """Eight rows per selected stage label, numbered on from exp_009 in selection order, so
+    extending a selection later never renames an existing folder."""
+    phase1 = {e.config.stage_label: e for e in phase1_plan()}
+    rows, number = [], len(STAGE_SETS) + 1
+    for label in selection:
+        base = phase1[label]
+        for r, shared, bottleneck in PHASE2_GRID:
+            config = replace(
+                base.config, se_reduction=r, inter_shared=shared, merge_bottleneck=bottleneck
+            )
+            if config == base.config:
+                rows.append(replace(base, phase=2))
+                continue
+            rows.append(Experiment(number, config, phase=2, trained_in=2))
+            number += 1
+    return rows
+
+
+def unique_runs(experiments: Iterable[Experiment], seeds: int) -> list[Run]:
+    """The trainings behind ``experiments`` (reused rows contribute nothing)."""
+    return [run for e in experiments if not e.reused for run in e.runs(seeds)]
+
+
+_LABEL = re.compile(r"^(?:exp_\d{3}_)?s?\[?([1-4](?:[ ,+]*[1-4])*)\]?(?:_r\d+_is[01]_mb[01])?$")
+
+
+def parse_stage_label(text: str) -> str:
+    """``s23``, ``23``, ``[2, 3]`` or a phase-1 experiment name → ``s23``."""
+    phase1 = {e.config.stage_label: e for e in phase1_plan()}
+    by_id = {e.exp_id: e.config.stage_label for e in phase1.values()}
+    text = text.strip()
+    if text in by_id:
+        return by_id[text]
+    match = _LABEL.match(text)
+    label = "s" + re.sub(r"[^1-4]", "", match.group(1)) if match else None
+    if label not in phase1:
+        raise ValueError(
+            f"{text!r} is not a phase-1 stage configuration; choose from {', '.join(phase1)}"
+        )
+    return label
+
+
+def matches(experiment: Experiment, only: Iterable[str]) -> bool:
+    """``--only`` accepts full names (``exp_003_s3_r4_is0_mb0``) or ids (``exp_003``)."""
+    return any(item in (experiment.name, experiment.exp_id) for item in only)

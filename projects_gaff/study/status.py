@@ -1,0 +1,102 @@
+"""What a run folder says about its run: finished, partial (resumable), failed or pending.
+
+The folder is the only source of truth, so a killed runner, a re-attached SLURM job and a
+hand-copied result all read the same way. Finished means ``final_results.json`` parses and
+holds the test metrics (written atomically by the engine only after the last iteration);
+partial means ``checkpoints/last_checkpoint`` exists and ``tools/train_net.py --resume``
+continues from it exactly.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..atomic import atomic_write_json
+
+COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+FINAL_RESULTS = "final_results.json"
+FAILED_RECORD = "failed.json"
+CONSOLE_LOG = "console.log"
+LAST_CHECKPOINT = Path("checkpoints") / "last_checkpoint"
+EXIT_REASONS = {2: "config or data error", 3: "loss became NaN/inf"}
+
+
+class Status(str, enum.Enum):
+    FINISHED = "finished"
+    PARTIAL = "partial"
+    FAILED = "FAILED"
+    PENDING = "pending"
+    RUNNING = "running"  # only known to the runner that started it
+
+
+def read_final_results(run_dir: Path) -> dict | None:
+    """The run's final results, or None unless the file parses and has every test metric."""
+    try:
+        results = json.loads((run_dir / FINAL_RESULTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    test = results.get("test") if isinstance(results, dict) else None
+    if not isinstance(test, dict) or not all(_is_number(test.get(k)) for k in COCO_KEYS):
+        return None
+    return results if "completed_at" in results else None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / LAST_CHECKPOINT).is_file()
+
+
+def run_status(run_dir: Path) -> Status:
+    if read_final_results(run_dir) is not None:
+        return Status.FINISHED
+    if (run_dir / FAILED_RECORD).is_file():
+        return Status.FAILED
+    return Status.PARTIAL if has_checkpoint(run_dir) else Status.PENDING
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "no exit code (the job did not return)"
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return EXIT_REASONS.get(returncode, f"exit code {returncode}")
+
+
+def log_tail(run_dir: Path, lines: int = 25) -> str:
+    """Last lines of the run's console output (stdout + stderr), else of training.log."""
+    for name in (CONSOLE_LOG, "training.log"):
+        path = run_dir / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace").rstrip()
+            if text:
+                return "\n".join(text.splitlines()[-lines:])
+    return "(no output)"
+
+
+def record_failure(run_dir: Path, reason: str, returncode: int | None = None) -> dict:
+    """Write ``failed.json`` (reason, exit code, log tail); the next study run retries."""
+    record = {
+        "reason": reason,
+        "returncode": returncode,
+        "log_tail": log_tail(run_dir),
+        "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(run_dir / FAILED_RECORD, record)
+    return record
+
+
+def clear_failure(run_dir: Path) -> None:
+    (run_dir / FAILED_RECORD).unlink(missing_ok=True)
+
+
+def metric(results: dict, split: str, key: str = "AP") -> float | None:
+    value = results.get(split, {}).get(key)
+    return float(value) if _is_number(value) and not math.isnan(value) else None

@@ -1,0 +1,240 @@
+"""One experiment end to end: the study's files, resume after a kill, DDP, eval-only."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONFIGS, REPO_ROOT
+
+from projects_gaff.atomic import read_csv
+
+QUICK = str(CONFIGS / "quick" / "gaff_s23.yaml")
+TRAIN_NET = str(REPO_ROOT / "tools" / "train_net.py")
+COCO_KEYS = {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+
+
+def train_net(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, TRAIN_NET, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_dataset, tmp_path_factory) -> Path:
+    """Two epochs of GAFF-s23 (mit_b0) on the tiny set: 4 iterations per epoch."""
+    out = tmp_path_factory.mktemp("run")
+    assert_ok(
+        train_net(
+            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)
+        )
+    )
+    return out
+
+
+def test_run_writes_every_study_file(finished_run):
+    out = finished_run
+    for name in [
+        "training.log", "config.yaml", "config.json", "splits.json", "model_info.json",
+        "metrics_per_batch.csv", "metrics_per_epoch.csv", "metrics.json", "final_results.json",
+        "checkpoints/best_model.pth", "checkpoints/model_final.pth",
+    ]:  # fmt: skip
+        assert (out / name).is_file(), name
+    assert list(out.glob("events.out.tfevents.*")), "TensorBoard writer missing"
+
+    batches = read_csv(out / "metrics_per_batch.csv")
+    assert [int(r["iteration"]) for r in batches] == list(range(8))
+    assert [int(r["epoch"]) for r in batches] == [1] * 4 + [2] * 4
+    assert [int(r["batch"]) for r in batches] == [1, 2, 3, 4] * 2
+    for row in batches:
+        losses = [
+            float(row[k]) for k in ("loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc")
+        ]
+        assert float(row["total_loss"]) == pytest.approx(sum(losses), rel=1e-4)
+        assert (
+            float(row["step_time"]) > 0
+            and float(row["peak_memory_mb"]) > 0
+            and float(row["lr"]) > 0
+        )
+
+    epochs = read_csv(out / "metrics_per_epoch.csv")
+    assert [int(r["epoch"]) for r in epochs] == [1, 2]
+    first = [r for r in batches if r["epoch"] == "1"]
+    mean = sum(float(r["total_loss"]) for r in first) / len(first)
+    assert float(epochs[0]["train_total_loss"]) == pytest.approx(mean, rel=1e-4)
+    assert all(float(r["val_total_loss"]) > 0 and r["val_AP"] != "" for r in epochs)
+
+    final = json.loads((out / "final_results.json").read_text())
+    assert set(final["test"]) >= COCO_KEYS and set(final["val"]) >= COCO_KEYS
+    val_aps = [float(r["val_AP"]) for r in epochs]
+    assert final["best_val_AP"] == pytest.approx(max(val_aps), abs=1e-3)
+    assert final["best_epoch"] == val_aps.index(max(val_aps)) + 1
+    assert [int(r["is_best"]) for r in epochs].count(1) >= 1
+    assert final["iterations"] == 8 and final["epochs"] == 2
+    assert final["training_hours"] > 0 and final["inference_fps"] > 0
+    # The final numbers are the best checkpoint's, re-evaluated: val AP must match.
+    assert final["val"]["AP"] == pytest.approx(final["best_val_AP"], abs=1e-3)
+
+    info = json.loads((out / "model_info.json").read_text())
+    params = info["parameters"]
+    parts = ["rgb_stream", "aux_stream", "gaff_total", "fpn", "rpn", "roi_heads"]
+    assert sum(params[p] for p in parts) == params["total"]
+    assert params["gaff_stage2"] + params["gaff_stage3"] == params["gaff_total"]
+    assert info["gflops"] > 0
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["gaff_stages"] == [2, 3] and config["backbone"] == "mit_b0"
+    assert config["iters_per_epoch"] == 4 and config["max_iter"] == 8 and config["epochs"] == 2
+    splits = json.loads((out / "splits.json").read_text())
+    assert set(splits) == {"tiny_train", "tiny_val", "tiny_test"}
+    assert not set(splits["tiny_train"]["frames"]) & set(splits["tiny_test"]["frames"])
+
+
+def test_eval_only_reproduces_the_final_numbers(finished_run, tiny_dataset, tmp_path):
+    weights = finished_run / "checkpoints" / "best_model.pth"
+    result = train_net(
+        "--config-file",
+        QUICK,
+        "--eval-only",
+        *tiny_dataset,
+        "MODEL.WEIGHTS",
+        str(weights),
+        "OUTPUT_DIR",
+        str(tmp_path),
+    )
+    assert_ok(result)
+    evaluated = json.loads((tmp_path / "eval_results.json").read_text())
+    final = json.loads((finished_run / "final_results.json").read_text())
+    assert evaluated["test"]["AP"] == pytest.approx(final["test"]["AP"], abs=1e-6)
+
+
+def test_resume_after_kill_continues_exactly(tiny_dataset, tmp_path):
+    """SIGKILL right after the first epoch's checkpoint, then --resume: no row lost or doubled."""
+    schedule = ["SOLVER.EPOCHS", "3", "SOLVER.STEP_EPOCHS", "[2]", "SOLVER.BASE_LR", "0.01"]
+    args = ["--config-file", QUICK, *tiny_dataset, *schedule, "OUTPUT_DIR", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, TRAIN_NET, *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tag = tmp_path / "checkpoints" / "last_checkpoint"
+    deadline = time.monotonic() + 240
+    while not tag.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "final_results.json").exists()
+    killed_rows = len(read_csv(tmp_path / "metrics_per_batch.csv"))
+    assert killed_rows >= 4
+
+    assert_ok(train_net("--resume", *args))
+    log = (tmp_path / "training.log").read_text()
+    assert "Starting training from iteration 4" in log
+    batches = read_csv(tmp_path / "metrics_per_batch.csv")
+    assert [int(r["iteration"]) for r in batches] == list(range(12))
+    assert [int(r["epoch"]) for r in read_csv(tmp_path / "metrics_per_epoch.csv")] == [1, 2, 3]
+    lrs = [float(r["lr"]) for r in batches]
+    assert lrs[4:8] == pytest.approx([0.01] * 4)  # warm-up done, not restarted
+    assert lrs[8:] == pytest.approx([0.001] * 4)  # the step at epoch 2 survived the resume
+    final = json.loads((tmp_path / "final_results.json").read_text())
+    val_aps = [float(r["val_AP"]) for r in read_csv(tmp_path / "metrics_per_epoch.csv")]
+    assert final["best_val_AP"] == pytest.approx(max(val_aps), abs=1e-3)
+    assert final["iterations"] == 12
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_ddp_on_cpu(tiny_dataset, tmp_path):
+    result = train_net(
+        "--config-file", QUICK, "--num-gpus", "2", "--dist-url", f"tcp://127.0.0.1:{_free_port()}",
+        *tiny_dataset, "SOLVER.EPOCHS", "1", "OUTPUT_DIR", str(tmp_path),
+    )  # fmt: skip
+    assert_ok(result)
+    log = (tmp_path / "training.log").read_text()
+    assert "Rank 0 of 2" in log
+    assert (tmp_path / "final_results.json").is_file()
+    assert len(read_csv(tmp_path / "metrics_per_batch.csv")) == 4
+
+
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (["MODEL.GAFF.FOO", "1"], "Non-existent config key: MODEL.GAFF.FOO"),
+        (["MODEL.GAFF.STAGES", "[5]"], "MiT stages are 1, 2, 3, 4"),
+        (["MODEL.GAFF.SE_REDUCTION", "0"], "SE reduction 0"),
+    ],
+)
+def test_config_errors_are_one_clear_line(tiny_dataset, tmp_path, opts, message):
+    result = train_net("--config-file", QUICK, *tiny_dataset, "OUTPUT_DIR", str(tmp_path), *opts)
+    assert result.returncode == 2
+    assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_predictor_and_predict_tool(finished_run, tiny_dataset, tmp_path):
+    from detectron2.data import DatasetCatalog
+
+    from projects_gaff.data import read_frame
+    from projects_gaff.engine import GAFFPredictor, setup_cfg
+
+    weights = str(finished_run / "checkpoints" / "best_model.pth")
+    cfg = setup_cfg(QUICK, [*tiny_dataset, "MODEL.WEIGHTS", weights], resolve=False)
+    predictor = GAFFPredictor(cfg)
+    record = DatasetCatalog.get("tiny_test")[0]
+    frame = read_frame(record)
+    assert frame.shape[2] == 5 and frame.dtype == "uint8"
+    out = predictor(frame)["instances"]
+    assert out.image_size == frame.shape[:2]  # original coordinates, though the model saw 96 px
+    if len(out):
+        boxes = out.pred_boxes.tensor
+        assert (
+            float(boxes[:, 2].max()) <= frame.shape[1]
+            and float(boxes[:, 3].max()) <= frame.shape[0]
+        )
+    torch.testing.assert_close(predictor(frame)["instances"].scores, out.scores)  # deterministic
+    with pytest.raises(ValueError, match="expected"):
+        predictor(frame[:, :, :2])
+
+    folder = Path(record["file_name"]).parent
+    tool = [sys.executable, str(REPO_ROOT / "tools" / "predict.py"), "--config-file", QUICK]
+    options = ["--weights", weights, "--input", str(folder), "--output", str(tmp_path)]
+    drawing = ["--score-threshold", "0.0", "--max-pngs", "2"]
+    result = subprocess.run(
+        [*tool, *options, *drawing, *tiny_dataset],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    detections = json.loads((tmp_path / "detections.json").read_text())
+    assert all(
+        {"image_id", "file_name", "category_id", "bbox", "score"} <= set(d) for d in detections
+    )
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 2
+    import cv2
+
+    picture = cv2.imread(str(pngs[0]))
+    assert picture.shape == (frame.shape[0], 2 * frame.shape[1] + 4, 3)
