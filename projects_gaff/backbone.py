@@ -1,6 +1,9 @@
-"""Two-stream MiT backbone with GAFF fusion at the configured stages, behind an FPN."""
+"""Two-stream MiT backbone with fusion (GAFF by default) at the configured stages, behind an
+FPN."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 import torch
 from detectron2.layers import ShapeSpec
@@ -8,8 +11,16 @@ from detectron2.modeling import BACKBONE_REGISTRY, FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
 
-from .config import INTER_MODES, MIT_VARIANTS, UNFUSED_OUTPUTS
-from .gaff import GAFFBlock
+from .config import MIT_VARIANTS, UNFUSED_OUTPUTS
+from .fusion import (
+    GUIDE_GAFF,
+    FusionSpec,
+    ProjectedFusion,
+    build_fusion,
+    check_guidance,
+    fusion_specs_from_cfg,
+)
+from .fusion.build import check_stages
 from .mit import MIT_SPECS, STAGE_STRIDES, MixVisionTransformer
 from .weights import load_mit_weights
 
@@ -17,49 +28,53 @@ STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4")
 
 
 class TwoStreamMiT(Backbone):
-    """RGB and auxiliary MiT streams (separate weights) fused by GAFF at chosen stages.
+    """RGB and auxiliary MiT streams (separate weights) fused at chosen stages.
 
     The input is the normalised (B, 3 + N, H, W) tensor: R, G, B, then N auxiliary channels.
-    At a fused stage both streams continue from the fused map; at other stages they pass
-    through unfused and the output is ``rgb + aux`` (``unfused_output="sum"``) or ``rgb``.
-    With ``"rgb"`` the auxiliary stream is built only up to the last fused stage, since
-    later stages of it would never reach the output (no fusion: an RGB-only model).
+    At a fused stage both streams continue from the fused map (projected back to the stage
+    width if the fusion changes it); at other stages they pass through unfused and the
+    output is ``rgb + aux`` (``unfused_output="sum"``), ``rgb`` or ``aux``. With ``"rgb"``
+    (``"aux"``) the other stream is built only up to the last fused stage, since later
+    stages of it would never reach the output; with no fusion that is a one-stream model
+    and the other stream's input channels are ignored.
+
+    ``fusion`` is one :class:`FusionSpec` for every stage of ``gaff_stages`` or a mapping
+    stage -> spec over exactly those stages; the fusion modules live in ``self.gaff``
+    (the name of the GAFF-only version, kept for checkpoints and the engine's reports).
     """
 
     def __init__(
         self,
         variant: str = "mit_b1",
         aux_channels: int = 2,
-        gaff_stages: tuple[int, ...] = (2, 3),
-        se_reduction: int = 4,
-        inter_mode: str = "separate",
-        merge_bottleneck: bool = False,
+        gaff_stages: Iterable[int] = (2, 3),
         unfused_output: str = "sum",
         drop_path_rate: float = 0.1,
-        norm: str = "BN",
+        fusion: FusionSpec | Mapping[int, FusionSpec] = GUIDE_GAFF,
     ):
         super().__init__()
-        _check_args(variant, aux_channels, gaff_stages, inter_mode, unfused_output)
-        spec = MIT_SPECS[variant]
         self.gaff_stages = tuple(sorted(set(gaff_stages)))
+        _check_args(variant, aux_channels, self.gaff_stages, unfused_output)
+        specs = _stage_specs(self.gaff_stages, fusion)
+        spec = MIT_SPECS[variant]
         self.unfused_output = unfused_output
-        aux_depth = 4 if unfused_output == "sum" else max(self.gaff_stages, default=0)
-        self.rgb = MixVisionTransformer(spec, 3, drop_path_rate)
+        last_fused = max(self.gaff_stages, default=0)
+        rgb_depth = 4 if unfused_output in ("sum", "rgb") else last_fused
+        aux_depth = 4 if unfused_output in ("sum", "aux") else last_fused
+        self.rgb = MixVisionTransformer(spec, 3, drop_path_rate, rgb_depth) if rgb_depth else None
         self.aux = (
             MixVisionTransformer(spec, aux_channels, drop_path_rate, num_stages=aux_depth)
             if aux_depth
             else None
         )
         self.gaff = nn.ModuleDict(
-            {
-                str(s): GAFFBlock(
-                    spec.dims[s - 1], se_reduction, inter_mode, merge_bottleneck, norm=norm
-                )
-                for s in self.gaff_stages
-            }
+            {str(s): build_fusion(specs[s], spec.dims[s - 1]) for s in self.gaff_stages}
         )
         self._out_features = list(STAGE_NAMES)
-        self._out_feature_channels = dict(zip(STAGE_NAMES, spec.dims, strict=True))
+        self._out_feature_channels = {
+            name: specs[s].fused_channels(dim) if s in specs else dim
+            for s, (name, dim) in enumerate(zip(STAGE_NAMES, spec.dims, strict=True), start=1)
+        }
         self._out_feature_strides = dict(zip(STAGE_NAMES, STAGE_STRIDES, strict=True))
 
     @property
@@ -71,20 +86,20 @@ class TwoStreamMiT(Backbone):
         rgb, aux = x[:, :3], x[:, 3:]
         outputs = {}
         for stage, name in enumerate(STAGE_NAMES, start=1):
-            rgb = self.rgb.forward_stage(stage, rgb)
-            if self.aux is None or stage > self.aux.num_stages:
-                outputs[name] = rgb
-                continue
-            aux = self.aux.forward_stage(stage, aux)
+            rgb = _run_stage(self.rgb, stage, rgb)
+            aux = _run_stage(self.aux, stage, aux)
             if str(stage) in self.gaff:
-                rgb = aux = self.gaff[str(stage)](rgb, aux)
-                outputs[name] = rgb
+                fuse = self.gaff[str(stage)]
+                outputs[name] = fused = fuse(rgb, aux)
+                rgb = aux = fuse.project(fused) if isinstance(fuse, ProjectedFusion) else fused
+            elif rgb is None or aux is None:
+                outputs[name] = aux if rgb is None else rgb
             else:
-                outputs[name] = rgb + aux if self.unfused_output == "sum" else rgb
+                outputs[name] = {"sum": rgb + aux, "rgb": rgb, "aux": aux}[self.unfused_output]
         return outputs
 
     def streams(self) -> dict[str, nn.Module]:
-        return {"rgb": self.rgb} if self.aux is None else {"rgb": self.rgb, "aux": self.aux}
+        return {name: s for name, s in (("rgb", self.rgb), ("aux", self.aux)) if s is not None}
 
     def output_shape(self) -> dict[str, ShapeSpec]:
         return {
@@ -95,11 +110,31 @@ class TwoStreamMiT(Backbone):
         }
 
 
+def _run_stage(
+    stream: MixVisionTransformer | None, stage: int, x: torch.Tensor | None
+) -> torch.Tensor | None:
+    """The stream's map after ``stage``; None once the stream has ended (or was never built)."""
+    if stream is None or x is None or stage > stream.num_stages:
+        return None
+    return stream.forward_stage(stage, x)
+
+
+def _stage_specs(
+    stages: tuple[int, ...], fusion: FusionSpec | Mapping[int, FusionSpec]
+) -> dict[int, FusionSpec]:
+    if isinstance(fusion, FusionSpec):
+        return dict.fromkeys(stages, fusion)
+    if set(fusion) != set(stages):
+        raise ValueError(
+            f"fusion specs for stages {sorted(fusion)}, but the fused stages are {list(stages)}"
+        )
+    return dict(fusion)
+
+
 def _check_args(
     variant: str,
     aux_channels: int,
     gaff_stages: tuple[int, ...],
-    inter_mode: str,
     unfused_output: str,
 ) -> None:
     if variant not in MIT_VARIANTS:
@@ -109,13 +144,7 @@ def _check_args(
             "the auxiliary stream needs at least one channel: MODEL.PIXEL_MEAN/PIXEL_STD must "
             "have 3 + len(MODEL.MIT.AUX_CHANNELS) entries"
         )
-    bad = [s for s in gaff_stages if s not in (1, 2, 3, 4)]
-    if bad:
-        raise ValueError(
-            f"MODEL.GAFF.STAGES {list(gaff_stages)} has {bad}; MiT stages are 1, 2, 3, 4"
-        )
-    if inter_mode not in INTER_MODES:
-        raise ValueError(f"MODEL.GAFF.INTER_MODE {inter_mode!r} is not one of {INTER_MODES}")
+    check_stages(gaff_stages)
     if unfused_output not in UNFUSED_OUTPUTS:
         raise ValueError(
             f"MODEL.MIT.UNFUSED_OUTPUT {unfused_output!r} is not one of {UNFUSED_OUTPUTS}"
@@ -132,22 +161,15 @@ def build_two_stream_mit_backbone(cfg, input_shape: ShapeSpec) -> TwoStreamMiT:
             f"MODEL.MIT.AUX_CHANNELS {aux_names} = {3 + len(aux_names)} channels; give "
             "PIXEL_MEAN and PIXEL_STD one value per channel"
         )
-    out_channels = cfg.MODEL.GAFF.OUT_CHANNELS
-    if out_channels not in (0, None):
-        raise ValueError(
-            f"MODEL.GAFF.OUT_CHANNELS={out_channels}: both streams continue from the fused map, "
-            "so it must keep the stage width; leave it at 0"
-        )
+    specs = fusion_specs_from_cfg(cfg)
+    check_guidance(cfg.MODEL.GAFF.GUIDANCE_WEIGHT, cfg.MODEL.META_ARCHITECTURE, specs)
     backbone = TwoStreamMiT(
         variant=cfg.MODEL.MIT.NAME,
         aux_channels=len(aux_names),
-        gaff_stages=tuple(cfg.MODEL.GAFF.STAGES),
-        se_reduction=cfg.MODEL.GAFF.SE_REDUCTION,
-        inter_mode=cfg.MODEL.GAFF.INTER_MODE,
-        merge_bottleneck=cfg.MODEL.GAFF.MERGE_BOTTLENECK,
+        gaff_stages=tuple(specs),
         unfused_output=cfg.MODEL.MIT.UNFUSED_OUTPUT,
         drop_path_rate=cfg.MODEL.MIT.DROP_PATH_RATE,
-        norm=cfg.MODEL.GAFF.NORM,
+        fusion=specs,
     )
     if cfg.MODEL.MIT.WEIGHTS:
         load_mit_weights(backbone.streams(), cfg.MODEL.MIT.WEIGHTS)
@@ -156,7 +178,7 @@ def build_two_stream_mit_backbone(cfg, input_shape: ShapeSpec) -> TwoStreamMiT:
 
 @BACKBONE_REGISTRY.register()
 def build_two_stream_mit_fpn_backbone(cfg, input_shape: ShapeSpec) -> FPN:
-    """Two-stream MiT + GAFF, then Detectron2's FPN (p2-p6, strides 4-64)."""
+    """Two-stream MiT + fusion, then Detectron2's FPN (p2-p6, strides 4-64)."""
     return FPN(
         bottom_up=build_two_stream_mit_backbone(cfg, input_shape),
         in_features=cfg.MODEL.FPN.IN_FEATURES,

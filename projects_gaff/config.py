@@ -4,11 +4,15 @@ from detectron2.config import CfgNode as CN
 
 MIT_VARIANTS = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
 INTER_MODES = ("separate", "shared", "tied")
-UNFUSED_OUTPUTS = ("sum", "rgb")
+UNFUSED_OUTPUTS = ("sum", "rgb", "aux")
+FUSION_TYPES = ("gaff", "gated", "add", "concat", "cssa", "none")
 
 
 def add_gaff_config(cfg: CN) -> None:
-    """Add every projects_gaff key, with its default, to ``cfg`` (in place)."""
+    """Add every projects_gaff key, with its default, to ``cfg`` (in place), and register
+    the backbones those keys configure."""
+    from . import backbone  # noqa: F401  (registration only; imported here to stay lazy)
+
     # ---- two-stream MiT encoder -------------------------------------------------
     cfg.MODEL.MIT = CN()
     # SegFormer encoder size, one of mit_b0 ... mit_b5 (DESIGN_NOTES §4).
@@ -23,27 +27,60 @@ def add_gaff_config(cfg: CN) -> None:
     # Their number must equal len(MODEL.PIXEL_MEAN) - 3.
     cfg.MODEL.MIT.AUX_CHANNELS = ["thermal", "event"]
     # FPN input at stages without fusion: "sum" (rgb + aux, so the aux stream is always
-    # used) or "rgb" (the RGB stream alone).
+    # used), "rgb" (the RGB stream alone) or "aux" (the aux stream alone). A stream whose
+    # output is never used stops after the last fused stage: with no fusion, "rgb" is an
+    # RGB-only model and "aux" one without RGB (its input channels are ignored).
     cfg.MODEL.MIT.UNFUSED_OUTPUT = "sum"
 
     # ---- GAFF fusion --------------------------------------------------------------
     cfg.MODEL.GAFF = CN()
-    # Encoder stages (1-4) that fuse the two streams with a GAFF block. Empty list: the
-    # no-fusion baseline. After a fused stage both streams continue from the fused map.
+    # Encoder stages (1-4) that fuse the two streams, with a GAFF block unless
+    # MODEL.FUSION.TYPE says otherwise. Empty list: the no-fusion baseline. After a fused
+    # stage both streams continue from the fused map.
     cfg.MODEL.GAFF.STAGES = [2, 3]
     # Squeeze-and-excitation reduction ratio r of the intra-modality attention (r4, r8).
     cfg.MODEL.GAFF.SE_REDUCTION = 4
+    # Per-stage r (guide §7.3 item 2): empty, or one value per MiT stage 1-4, e.g.
+    # [2, 4, 8, 16]; overrides SE_REDUCTION at the fused stages.
+    cfg.MODEL.GAFF.STAGE_SE_REDUCTIONS = []
+    # False: GAFF-Lite (guide §8.1 item 1), no SE; the guided maps are x + w * x_other.
+    cfg.MODEL.GAFF.USE_SE = True
     # Inter-modality attention: "separate" (two 2C->C convs, is0), "shared" (one 2C->2C
     # conv split in two, is1) or "tied" (one 2C->C conv applied to both orderings).
     cfg.MODEL.GAFF.INTER_MODE = "separate"
+    # Scale each cross-modal term by a learnable scalar (guide §7.3 item 3, initialised 1):
+    # x_se + alpha * w * x_other.
+    cfg.MODEL.GAFF.LEARNABLE_ALPHA = False
     # Merge the guided features through a 2C->C->out bottleneck (mb1) instead of 2C->out.
     cfg.MODEL.GAFF.MERGE_BOTTLENECK = False
-    # Channels of the fused map; 0 keeps the stage width C (required for the streams to
-    # continue from the fused map, so only 0 or C are accepted).
+    # Channels of the fused map the FPN gets at a "gaff" stage (guide §7.3 item 1); 0 keeps
+    # the stage width C. Any other width adds a 1x1 conv + norm back to C, from which both
+    # streams continue. Not allowed with "gated" fusion (the gate blends with x_rgb).
     cfg.MODEL.GAFF.OUT_CHANNELS = 0
     # Normalisation in the merge: "BN" as the guide specifies, "SyncBN" for multi-GPU
     # statistics, or any other detectron2.layers.get_norm name (same parameter count).
     cfg.MODEL.GAFF.NORM = "BN"
+    # Weight of the WACV 2021 paper's guidance loss (logged as loss_guidance): the
+    # inter-modality gates, averaged over channels, learn the ground-truth box masks at
+    # each fused GAFF stage. 0: off. > 0 needs MODEL.META_ARCHITECTURE "GuidedRCNN".
+    cfg.MODEL.GAFF.GUIDANCE_WEIGHT = 0.0
+
+    # ---- fusion methods -------------------------------------------------------------
+    cfg.MODEL.FUSION = CN()
+    # How the stages of MODEL.GAFF.STAGES fuse: "gaff" (the guide's block), "gated" (GAFF
+    # behind a learned gate towards x_rgb, guide §8.1 item 4), "add" (rgb + aux),
+    # "concat" (1x1 conv + norm over [rgb, aux]), "cssa" (channel switching + spatial
+    # attention, Cao et al. 2023) or "none" (no stage fuses, whatever STAGES says).
+    cfg.MODEL.FUSION.TYPE = "gaff"
+    # Per-stage types: empty, or one type per MiT stage 1-4 (overrides TYPE; entries of
+    # stages not in MODEL.GAFF.STAGES are ignored, "none" is only allowed there).
+    cfg.MODEL.FUSION.STAGE_TYPES = []
+    cfg.MODEL.FUSION.CSSA = CN()
+    # A channel whose ECA score is below this is switched to the other modality's channel
+    # (the earlier study compared 0.3, 0.5, 0.7).
+    cfg.MODEL.FUSION.CSSA.THRESHOLD = 0.5
+    # ECA's 1-D kernel size (odd); 0 picks ECA's adaptive size from the stage width.
+    cfg.MODEL.FUSION.CSSA.KERNEL_SIZE = 0
 
     # ---- training schedule and study outputs ----------------------------------------
     # Train for this many epochs (passes over DATASETS.TRAIN); the iteration keys

@@ -1,7 +1,10 @@
 """Guided Attentive Feature Fusion block, exactly as the study guide §1.2-1.3 specifies.
 
 No biases in the SE, inter-attention or merge convolutions; BatchNorm (or the configured
-norm) in the merge. The parameter count of a block is :func:`gaff_param_count`.
+norm) in the merge. The parameter count of a block is :func:`gaff_param_count`. Two
+variants of the guide's extension list are switches of the block, off by default:
+GAFF-Lite without SE (§8.1 item 1) and learnable weights of the cross-modal residual
+(§7.3 item 3).
 """
 
 from __future__ import annotations
@@ -69,6 +72,17 @@ class InterModalityAttention(nn.Module):
         return torch.sigmoid(logits_rgb), torch.sigmoid(logits_aux)
 
 
+class LearnableScale(nn.Module):
+    """One learnable scalar, initialised to 1 (so training starts from the guide's block)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
 def _conv_norm(in_channels: int, out_channels: int, norm: str) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, 1, bias=False), get_norm(norm, out_channels)]
 
@@ -78,7 +92,11 @@ class GAFFBlock(nn.Module):
 
     SE refines each modality, the inter-modality gates add the other modality's features
     (``x_se + w * x_other``), and a 1x1 merge (direct, or through a C-wide bottleneck)
-    combines the two guided maps.
+    combines the two guided maps. ``use_se=False`` is GAFF-Lite (``x + w * x_other``);
+    ``learnable_alpha`` scales each cross-modal term by a learnable scalar
+    (``x_se + alpha * w * x_other``), letting training decide how much the other modality
+    contributes. The disabled parts are identities, so the defaults keep the guide's
+    parameters and state-dict keys.
     """
 
     def __init__(
@@ -89,12 +107,16 @@ class GAFFBlock(nn.Module):
         merge_bottleneck: bool = False,
         out_channels: int | None = None,
         norm: str = "BN",
+        use_se: bool = True,
+        learnable_alpha: bool = False,
     ):
         super().__init__()
         out_channels = out_channels or channels
-        self.se_rgb = SEBlock(channels, se_reduction)
-        self.se_aux = SEBlock(channels, se_reduction)
+        self.se_rgb = SEBlock(channels, se_reduction) if use_se else nn.Identity()
+        self.se_aux = SEBlock(channels, se_reduction) if use_se else nn.Identity()
         self.inter_attn = InterModalityAttention(channels, inter_mode)
+        self.alpha_rgb = LearnableScale() if learnable_alpha else nn.Identity()
+        self.alpha_aux = LearnableScale() if learnable_alpha else nn.Identity()
         if merge_bottleneck:
             layers = [*_conv_norm(2 * channels, channels, norm), nn.ReLU(inplace=True)]
             layers += _conv_norm(channels, out_channels, norm)
@@ -104,8 +126,8 @@ class GAFFBlock(nn.Module):
 
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         w_rgb_from_aux, w_aux_from_rgb = self.inter_attn(x_rgb, x_aux)
-        rgb_guided = self.se_rgb(x_rgb) + w_rgb_from_aux * x_aux
-        aux_guided = self.se_aux(x_aux) + w_aux_from_rgb * x_rgb
+        rgb_guided = self.se_rgb(x_rgb) + self.alpha_rgb(w_rgb_from_aux * x_aux)
+        aux_guided = self.se_aux(x_aux) + self.alpha_aux(w_aux_from_rgb * x_rgb)
         return self.merge(torch.cat([rgb_guided, aux_guided], dim=1))
 
 
@@ -115,10 +137,13 @@ def gaff_param_count(
     merge_bottleneck: bool,
     out_channels: int | None = None,
     inter_mode: str = "separate",
+    use_se: bool = True,
+    learnable_alpha: bool = False,
 ) -> int:
-    """Learnable parameters of one block: the formula of DESIGN_NOTES §3 (``tied``: 2C²)."""
+    """Learnable parameters of one block: the formula of DESIGN_NOTES §3 (``tied``: 2C²;
+    GAFF-Lite: no SE term; learnable alpha: 2 more)."""
     c, out = channels, out_channels or channels
-    se = 2 * (2 * c * (c // se_reduction))
+    se = 2 * (2 * c * (c // se_reduction)) if use_se else 0
     inter = 2 * c * c if inter_mode == "tied" else 4 * c * c
     merge = 2 * c * c + 2 * c + c * out + 2 * out if merge_bottleneck else 2 * c * out + 2 * out
-    return se + inter + merge
+    return se + inter + merge + (2 if learnable_alpha else 0)

@@ -52,7 +52,7 @@ def test_run_writes_every_study_file(finished_run):
     for name in [
         "training.log", "config.yaml", "config.json", "splits.json", "model_info.json",
         "metrics_per_batch.csv", "metrics_per_epoch.csv", "metrics.json", "final_results.json",
-        "checkpoints/best_model.pth", "checkpoints/model_final.pth",
+        "checkpoints/best_model.pth", "checkpoints/best_model.json", "checkpoints/model_final.pth",
     ]:  # fmt: skip
         assert (out / name).is_file(), name
     assert list(out.glob("events.out.tfevents.*")), "TensorBoard writer missing"
@@ -89,6 +89,10 @@ def test_run_writes_every_study_file(finished_run):
     assert final["training_hours"] > 0 and final["inference_fps"] > 0
     # The final numbers are the best checkpoint's, re-evaluated: val AP must match.
     assert final["val"]["AP"] == pytest.approx(final["best_val_AP"], abs=1e-3)
+    best = json.loads((out / "checkpoints" / "best_model.json").read_text())
+    assert best["epoch"] == final["best_epoch"] and best["iteration"] == final["best_iteration"]
+    kept = sorted(p.name for p in (out / "checkpoints").glob("model_0*.pth"))
+    assert kept == ["model_0000003.pth", "model_0000007.pth"]  # one per epoch, at most 2 kept
 
     info = json.loads((out / "model_info.json").read_text())
     params = info["parameters"]
@@ -181,7 +185,7 @@ def test_two_process_ddp_on_cpu(tiny_dataset, tmp_path):
 @pytest.mark.parametrize(
     "opts, message",
     [
-        (["MODEL.GAFF.FOO", "1"], "Non-existent config key: MODEL.GAFF.FOO"),
+        (["MODEL.GAFF.FOO", "1"], "Non-existent key: MODEL.GAFF.FOO"),
         (["MODEL.GAFF.STAGES", "[5]"], "MiT stages are 1, 2, 3, 4"),
         (["MODEL.GAFF.SE_REDUCTION", "0"], "SE reduction 0"),
     ],
@@ -237,4 +241,5 @@ def test_predictor_and_predict_tool(finished_run, tiny_dataset, tmp_path):
     import cv2
 
     picture = cv2.imread(str(pngs[0]))
-    assert picture.shape == (frame.shape[0], 2 * frame.shape[1] + 4, 3)
+    scale = 2  # 160 px frames are enlarged to a legible 320 px
+    assert picture.shape == (scale * frame.shape[0], 2 * scale * frame.shape[1] + 4, 3)

@@ -192,7 +192,7 @@ def test_auxiliary_channel_subset():
         (("MODEL.GAFF.INTER_MODE", "cross"), "INTER_MODE 'cross'"),
         (("MODEL.MIT.NAME", "mit_b9"), "MODEL.MIT.NAME 'mit_b9'"),
         (("MODEL.MIT.UNFUSED_OUTPUT", "max"), "UNFUSED_OUTPUT 'max'"),
-        (("MODEL.GAFF.OUT_CHANNELS", 128), "OUT_CHANNELS=128"),
+        (("MODEL.GAFF.OUT_CHANNELS", -1), "OUT_CHANNELS=-1"),
         (
             ("MODEL.PIXEL_MEAN", "[0.0, 0.0, 0.0]", "MODEL.PIXEL_STD", "[1.0, 1.0, 1.0]"),
             "PIXEL_MEAN has 3 entries",

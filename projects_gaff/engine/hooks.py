@@ -7,8 +7,10 @@ RNG) travels inside the trainer checkpoint, so ``--resume`` continues exactly.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import random
 import resource
 import time
@@ -19,8 +21,10 @@ import numpy as np
 import torch
 from detectron2.engine import HookBase
 from detectron2.utils import comm
+from fvcore.common.checkpoint import PeriodicCheckpointer
 
 from ..atomic import AppendOnlyCsv, atomic_write_json, read_csv
+from .checkpoint import BEST_NAME
 from .evaluation import COCO_KEYS
 
 logger = logging.getLogger(__name__)
@@ -47,9 +51,17 @@ class StudyHook(HookBase):
     last iteration is done, from the best checkpoint evaluated on the val and test splits.
     """
 
-    def __init__(self, iters_per_epoch: int, eval_epochs: int):
+    def __init__(
+        self,
+        iters_per_epoch: int,
+        eval_epochs: int,
+        checkpoint_period: int,
+        checkpoints_to_keep: int,
+    ):
         self.iters_per_epoch = iters_per_epoch
         self.eval_epochs = max(1, eval_epochs)
+        self.checkpoint_period = checkpoint_period
+        self.checkpoints_to_keep = checkpoints_to_keep
         self.best_ap: float | None = None
         self.best_epoch = 0
         self.best_iteration = -1
@@ -103,6 +115,13 @@ class StudyHook(HookBase):
         self._epoch_start = time.perf_counter()
         if not comm.is_main_process():
             return
+        self._periodic = PeriodicCheckpointer(
+            self.trainer.checkpointer,
+            self.checkpoint_period,
+            self.trainer.max_iter,
+            self.checkpoints_to_keep,
+        )
+        self._reconcile_best()
         done_epochs = start // self.iters_per_epoch
         self._epoch_csv_keep = lambda row: int(row["epoch"]) <= done_epochs
         self._batch_csv_keep = lambda row: int(row["iteration"]) < start
@@ -125,6 +144,7 @@ class StudyHook(HookBase):
         iteration = self.trainer.iter
         last = iteration + 1 >= self.trainer.max_iter
         epoch_end = (iteration + 1) % self.iters_per_epoch == 0 or last
+        is_best = False
         if comm.is_main_process():
             self._write_batch_row(iteration)
         if epoch_end:
@@ -132,7 +152,13 @@ class StudyHook(HookBase):
             validate = epoch % self.eval_epochs == 0 or last
             val = self.trainer.validate() if validate else {}
             if comm.is_main_process():
-                self._end_epoch(iteration, val, now)
+                is_best = self._end_epoch(iteration, val, now)
+        if comm.is_main_process():
+            # Periodic checkpoint first (it carries the updated best-so-far), then
+            # best_model.pth from it: a kill between the two is repaired on resume.
+            self._periodic.step(iteration)
+            if is_best:
+                self._publish_best(iteration)
         self._last_time = time.perf_counter()
 
     def _write_batch_row(self, iteration: int) -> None:
@@ -158,7 +184,7 @@ class StudyHook(HookBase):
         self._batch_csv.append(row)
         self._epoch_rows.append(row)
 
-    def _end_epoch(self, iteration: int, val: dict, now: float) -> None:
+    def _end_epoch(self, iteration: int, val: dict, now: float) -> bool:
         epoch = self.epoch_of(iteration)
         loss_names = [
             "total_loss",
@@ -194,19 +220,59 @@ class StudyHook(HookBase):
         self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
         self._epoch_rows = []
         self._epoch_start = time.perf_counter()
+        return is_best
 
     def _update_best(self, val_ap: float | None, epoch: int, iteration: int) -> bool:
-        """Keep ``checkpoints/best_model.pth``: the highest val AP, the first on ties.
-
-        Without a validation split (or before any AP exists) the latest epoch is kept.
-        """
+        """Is this epoch the best so far? Highest val AP, the first on ties; without a
+        validation split (or before any AP exists) the latest epoch."""
         no_ap_yet = self.best_ap is None
         improved = val_ap is not None and (no_ap_yet or val_ap > self.best_ap)
         if not (improved or (no_ap_yet and val_ap is None)):
             return False
         self.best_ap, self.best_epoch, self.best_iteration = val_ap, epoch, iteration
-        self.trainer.checkpointer.save_best(iteration=iteration)
         return True
+
+    @property
+    def _checkpoint_dir(self) -> Path:
+        return Path(self.trainer.checkpointer.save_dir)
+
+    def _publish_best(self, iteration: int) -> None:
+        """``best_model.pth`` := the checkpoint of ``iteration`` (a hard link when the
+        periodic checkpointer just wrote one), plus ``best_model.json`` describing it."""
+        folder = self._checkpoint_dir
+        source = folder / f"model_{iteration:07d}.pth"
+        if not source.is_file() and iteration == self.trainer.max_iter - 1:
+            source = folder / "model_final.pth"
+        if source.is_file():
+            tmp = folder / f".{BEST_NAME}.link"
+            tmp.unlink(missing_ok=True)
+            os.link(source, tmp)
+            os.replace(tmp, folder / f"{BEST_NAME}.pth")
+        else:
+            self.trainer.checkpointer.save_best(iteration=iteration)
+        record = {"iteration": iteration, "epoch": self.best_epoch, "val_AP": self.best_ap}
+        atomic_write_json(folder / f"{BEST_NAME}.json", record)
+
+    def _reconcile_best(self) -> None:
+        """After a kill between a checkpoint and its best_model.pth, redo the link."""
+        if self.best_iteration < 0:
+            return
+        described = self._checkpoint_dir / f"{BEST_NAME}.json"
+        if (
+            described.is_file()
+            and json.loads(described.read_text())["iteration"] == self.best_iteration
+        ):
+            return
+        if (self._checkpoint_dir / f"model_{self.best_iteration:07d}.pth").is_file():
+            logger.info("Restoring best_model.pth from iteration %d", self.best_iteration)
+            self._publish_best(self.best_iteration)
+        else:
+            logger.warning(
+                "best_model.pth does not match the best epoch %d (iteration %d) and that "
+                "checkpoint is gone; the next better epoch will replace it",
+                self.best_epoch,
+                self.best_iteration,
+            )
 
     def after_train(self) -> None:
         if self.trainer.iter < self.trainer.max_iter:  # stopped early (error): no results

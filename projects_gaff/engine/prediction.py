@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -12,9 +14,11 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write_json
 from ..data import EventSynthesis, read_frame
+from ..data.frames import npy_frame_size
 from .predictor import GAFFPredictor
 
 BOX_COLOUR = (0, 255, 0)  # RGB
+MIN_PANEL_HEIGHT = 320
 
 
 def npy_records(paths: Sequence[str | Path]) -> list[dict]:
@@ -32,30 +36,47 @@ def npy_records(paths: Sequence[str | Path]) -> list[dict]:
             )
     if not files:
         raise FileNotFoundError(f"no .npy frames found in {list(map(str, paths))}")
-    return [{"file_name": str(f), "image_id": i, "frame_key": f.stem} for i, f in enumerate(files)]
+    records = []
+    for index, path in enumerate(files):
+        height, width = npy_frame_size(path)
+        records.append(
+            {
+                "file_name": str(path),
+                "image_id": index,
+                "frame_key": path.stem,
+                "height": height,
+                "width": width,
+            }
+        )
+    return records
 
 
 def side_by_side(frame: np.ndarray, instances: Instances, score_threshold: float) -> np.ndarray:
-    """RGB | thermal (grey) of an (H, W, 5) frame with the kept boxes drawn on both (RGB image)."""
-    rgb = np.ascontiguousarray(frame[:, :, :3])
-    thermal = np.ascontiguousarray(np.repeat(frame[:, :, 3:4], 3, axis=2))
+    """RGB | thermal (grey) of an (H, W, 5) frame with the kept boxes drawn on both (RGB).
+
+    Frames under ``MIN_PANEL_HEIGHT`` px are enlarged by an integer factor (nearest
+    neighbour) so that boxes and scores stay legible.
+    """
+    scale = max(1, math.ceil(MIN_PANEL_HEIGHT / frame.shape[0]))
+    enlarge = partial(cv2.resize, dsize=None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    rgb = enlarge(np.ascontiguousarray(frame[:, :, :3]))
+    thermal = enlarge(np.ascontiguousarray(np.repeat(frame[:, :, 3:4], 3, axis=2)))
     keep = instances.scores >= score_threshold
+    boxes = (instances.pred_boxes.tensor[keep] * scale).round().int().tolist()
     for panel in (rgb, thermal):
-        for (x0, y0, x1, y1), score in zip(
-            instances.pred_boxes.tensor[keep].tolist(), instances.scores[keep].tolist(), strict=True
-        ):
-            cv2.rectangle(panel, (round(x0), round(y0)), (round(x1), round(y1)), BOX_COLOUR, 1)
+        for (x0, y0, x1, y1), score in zip(boxes, instances.scores[keep].tolist(), strict=True):
+            cv2.rectangle(panel, (x0, y0), (x1, y1), BOX_COLOUR, 2)
             cv2.putText(
                 panel,
                 f"{score:.2f}",
-                (round(x0), max(8, round(y0) - 2)),
+                (x0, max(12, y0 - 3)),
                 cv2.FONT_HERSHEY_SIMPLEX,
-                0.3,
+                0.45,
                 BOX_COLOUR,
                 1,
                 cv2.LINE_AA,
             )
-    gap = np.full((frame.shape[0], 4, 3), 255, np.uint8)
+    gap = np.full((rgb.shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([rgb, gap, thermal], axis=1)
 
 

@@ -20,11 +20,17 @@ from .schedule import resolve_epochs
 
 def setup_cfg(config_file: str, opts: list[str] | None = None, resolve: bool = True) -> CfgNode:
     """Base config + project keys + ``config_file`` + ``opts``; datasets registered; epochs
-    translated into iterations (``resolve``). Unknown keys raise yacs' KeyError."""
+    translated into iterations (``resolve``). Unknown keys raise a ValueError naming them."""
     cfg = get_cfg()
     add_gaff_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts or []))
+    try:
+        cfg.merge_from_file(config_file)
+        cfg.merge_from_list(list(opts or []))
+    except (AssertionError, KeyError) as error:  # how yacs reports an unknown key
+        raise ValueError(
+            f"{error.args[0] if error.args else error} (in {config_file} or the command line); "
+            "valid keys are Detectron2's defaults plus those in projects_gaff/config.py"
+        ) from error
     register_datasets_from_config(cfg)
     if resolve:
         cfg = resolve_epochs(cfg)

@@ -144,20 +144,17 @@ class GAFFTrainer(DefaultTrainer):
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     def build_hooks(self) -> list:
+        """Timer, LR schedule, the study hook (which also checkpoints: periodic files and
+        best_model.pth in one step), and Detectron2's writers."""
         cfg = self.cfg
-        ret = [
-            hooks.IterationTimer(),
-            hooks.LRScheduler(),
-            StudyHook(cfg.SOLVER.ITERS_PER_EPOCH, cfg.TEST.EVAL_EPOCHS),
-        ]
+        study = StudyHook(
+            cfg.SOLVER.ITERS_PER_EPOCH,
+            cfg.TEST.EVAL_EPOCHS,
+            cfg.SOLVER.CHECKPOINT_PERIOD,
+            cfg.SOLVER.CHECKPOINTS_TO_KEEP,
+        )
+        ret = [hooks.IterationTimer(), hooks.LRScheduler(), study]
         if comm.is_main_process():
-            ret.append(
-                hooks.PeriodicCheckpointer(
-                    self.checkpointer,
-                    cfg.SOLVER.CHECKPOINT_PERIOD,
-                    max_to_keep=cfg.SOLVER.CHECKPOINTS_TO_KEEP,
-                )
-            )
             ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
         return ret
 

@@ -35,13 +35,14 @@ class Status(str, enum.Enum):
 
 
 def read_final_results(run_dir: Path) -> dict | None:
-    """The run's final results, or None unless the file parses and has every test metric."""
+    """The run's final results, or None unless the file parses and has every test metric
+    (a metric may be null: COCO has no AP for an object size absent from the split)."""
     try:
         results = json.loads((run_dir / FINAL_RESULTS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     test = results.get("test") if isinstance(results, dict) else None
-    if not isinstance(test, dict) or not all(_is_number(test.get(k)) for k in COCO_KEYS):
+    if not isinstance(test, dict) or not all(k in test for k in COCO_KEYS):
         return None
     return results if "completed_at" in results else None
 

@@ -1,0 +1,54 @@
+"""Which fusion method a run outside the study's grid used (baselines, CSSA, add, concat ...).
+
+A run folder's ``config.yaml`` is the full Detectron2 config (``MODEL.FUSION``, ``MODEL.GAFF``,
+``MODEL.MIT``); ``config.json`` only has the study's fields, so it is the fallback. The
+method decides which guide §6.3 table a run belongs to: ``none`` is the no-fusion baseline,
+``rgb`` the RGB-only model, ``cssa`` the CSSA comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from .model import DEFAULT_AUX
+
+METHOD_NAMES = {
+    "none": "no fusion",
+    "rgb": "RGB only",
+    "cssa": "CSSA",
+    "add": "add",
+    "concat": "concat",
+    "gated": "gated GAFF",
+    "gaff": "GAFF",
+    "other": "other",
+}
+
+
+def read_yaml_config(folder: Path) -> Mapping:
+    """The run's Detectron2 config as plain data, or ``{}`` when absent or unreadable."""
+    try:
+        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def fusion_method(config: Mapping, settings: Mapping) -> str:
+    """``none``, ``rgb``, ``cssa``, ``add``, ``concat``, ``gated``, ``gaff`` or ``other``
+    (a modality ablation, an aux-only model or a per-stage mix of methods)."""
+    model = config.get("MODEL", {})
+    mit, gaff, fusion = model.get("MIT", {}), model.get("GAFF", {}), model.get("FUSION", {})
+    stages = gaff.get("STAGES", settings.get("gaff_stages", []))
+    unfused = mit.get("UNFUSED_OUTPUT", settings.get("unfused_output", "sum"))
+    aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
+    kind = fusion.get("TYPE", "gaff")
+    if not stages or kind == "none":
+        if unfused == "rgb":
+            return "rgb"
+        return "none" if unfused == "sum" and aux == DEFAULT_AUX else "other"
+    if fusion.get("STAGE_TYPES") or aux != DEFAULT_AUX:
+        return "other"
+    return kind if kind in METHOD_NAMES else "other"

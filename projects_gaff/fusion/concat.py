@@ -1,0 +1,28 @@
+"""Concatenation + 1x1 conv + norm: the simplest learned fusion (guide §8.2 item 1)."""
+
+from __future__ import annotations
+
+import torch
+from detectron2.layers import get_norm
+from torch import nn
+
+
+class ConcatFusion(nn.Module):
+    """``norm(conv1x1([rgb, aux]))``, 2C -> C, no conv bias (the norm has one).
+
+    It is GAFF's direct merge without the attention in front of it, so the pair isolates
+    what SE and the inter-modality gates add.
+    """
+
+    def __init__(self, channels: int, norm: str = "BN"):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, channels, 1, bias=False)
+        self.norm = get_norm(norm, channels)
+
+    def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(torch.cat([x_rgb, x_aux], dim=1)))
+
+
+def concat_param_count(channels: int) -> int:
+    """2C² conv weights + 2C norm parameters (γ, β)."""
+    return 2 * channels * channels + 2 * channels

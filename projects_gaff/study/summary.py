@@ -1,0 +1,148 @@
+"""``summary_all_experiments.csv``: one row per experiment of the plan, seeds aggregated.
+
+Read from the run folders every time (never accumulated in memory), so the file is
+correct after any kill, rerun or hand edit; it is rewritten atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import atomic_write_csv
+from .plan import Experiment
+from .ranking import SeedStats, pooled_std, rank
+from .status import COCO_KEYS, Status, metric, read_final_results, run_status
+
+SUMMARY_NAME = "summary_all_experiments.csv"
+SUMMARY_COLUMNS = [
+    "exp_id", "name", "phase", "stages", "se_reduction", "inter_shared", "merge_bottleneck",
+    *COCO_KEYS, "test_AP_std", "val_AP", "val_AP_std", "val_AP50",
+    "seeds", "rank", "val_AP_gap_to_best", "within_noise_of_best",
+    "params_total", "params_gaff", "gflops", "train_hours", "inference_fps", "peak_memory_mb",
+    "status", "folder",
+]  # fmt: skip
+# A row's status is its worst run's.
+_PRECEDENCE = [Status.FAILED, Status.RUNNING, Status.PARTIAL, Status.PENDING, Status.FINISHED]
+
+
+@dataclass(frozen=True)
+class ExperimentResults:
+    """An experiment's runs as found on disk: per-run status, finished runs' files."""
+
+    experiment: Experiment
+    statuses: tuple[Status, ...]
+    results: tuple[dict, ...]
+    infos: tuple[dict, ...]
+
+    @property
+    def status(self) -> Status:
+        return next(s for s in _PRECEDENCE if s in self.statuses)
+
+    def stats(self, split: str, key: str = "AP") -> SeedStats | None:
+        values = [metric(r, split, key) for r in self.results]
+        values = [v for v in values if v is not None]
+        return SeedStats(tuple(values)) if values else None
+
+
+def collect(
+    base: Path, experiment: Experiment, seeds: int, running: frozenset[str] = frozenset()
+) -> ExperimentResults:
+    statuses, results, infos = [], [], []
+    for run in experiment.runs(seeds):
+        folder = base / run.folder
+        status = Status.RUNNING if run.name in running else run_status(folder)
+        statuses.append(status)
+        if status is Status.FINISHED:
+            results.append(read_final_results(folder))
+            infos.append(_read_json(folder / "model_info.json"))
+    return ExperimentResults(experiment, tuple(statuses), tuple(results), tuple(infos))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def noise_sigma(collected: Sequence[ExperimentResults]) -> float | None:
+    """Pooled seed std of val AP over the trained experiments (reused rows counted once)."""
+    return pooled_std(
+        s for c in collected if not c.experiment.reused and (s := c.stats("val")) is not None
+    )
+
+
+def summary_rows(collected: Sequence[ExperimentResults]) -> list[dict]:
+    sigma = noise_sigma(collected)
+    ranks = {}
+    for phase in (1, 2):
+        scores = {
+            c.experiment.name: s
+            for c in collected
+            if c.experiment.phase == phase and (s := c.stats("val")) is not None
+        }
+        ranks[phase] = {r.key: r for r in rank(scores, sigma)}
+    return [_row(c, ranks[c.experiment.phase].get(c.experiment.name)) for c in collected]
+
+
+def _row(c: ExperimentResults, ranked) -> dict:
+    e = c.experiment
+    test, val = c.stats("test"), c.stats("val")
+    row = {
+        "exp_id": e.exp_id,
+        "name": e.name,
+        "phase": e.phase,
+        "stages": str(list(e.config.stages)),
+        "se_reduction": e.config.se_reduction,
+        "inter_shared": e.config.inter_shared,
+        "merge_bottleneck": e.config.merge_bottleneck,
+        "seeds": len(c.results),
+        "status": c.status.value,
+        "folder": str(e.runs(1)[0].folder),
+    }
+    for key in COCO_KEYS:
+        stats = c.stats("test", key)
+        row[key] = _round(stats.mean if stats else None)
+    val50 = c.stats("val", "AP50")
+    row.update(
+        test_AP_std=_round(test.std if test else None),
+        val_AP=_round(val.mean if val else None),
+        val_AP_std=_round(val.std if val else None),
+        val_AP50=_round(val50.mean if val50 else None),
+    )
+    if ranked is not None:
+        row.update(
+            rank=ranked.rank,
+            val_AP_gap_to_best=_round(ranked.gap_to_best),
+            within_noise_of_best=""
+            if ranked.within_noise_of_best is None
+            else ranked.within_noise_of_best,
+        )
+    if c.results:
+        params = c.infos[0].get("parameters", {})
+        row.update(
+            params_total=params.get("total"),
+            params_gaff=params.get("gaff_total"),
+            gflops=_round(c.infos[0].get("gflops")),
+            train_hours=_round(_mean(r.get("training_hours") for r in c.results), 4),
+            inference_fps=_round(_mean(r.get("inference_fps") for r in c.results), 2),
+            peak_memory_mb=_round(max((r.get("peak_memory_mb") or 0) for r in c.results), 1),
+        )
+    return row
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if isinstance(v, int | float)]
+    return statistics.fmean(values) if values else None
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def write_summary(path: Path, collected: Sequence[ExperimentResults]) -> None:
+    atomic_write_csv(path, SUMMARY_COLUMNS, summary_rows(collected))

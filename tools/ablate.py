@@ -1,0 +1,140 @@
+#!/usr/bin/env python
+"""Run the GAFF ablation study (guide §2): phase 1 (8 stage sets), then phase 2 (the top-k
+stage sets on validation AP × 8 hyper-parameter combinations). Each experiment is one
+``tools/train_net.py`` process; rerunning the same command continues a killed study.
+
+    python tools/ablate.py --data DIR --labels DIR --output-base results/gaff_ablations_full
+    python tools/ablate.py ... --phase 1 --dry-run
+    python tools/ablate.py ... --phase 2 --top-k-from s3,s23,s34
+    python tools/ablate.py ... --gpus 0,1,2,3 --seeds 3
+    python tools/ablate.py ... --launcher slurm --partition gpu --timeout-min 600
+
+Exit codes: 0 all runs finished, 1 some run FAILED (recorded, the study went on),
+2 usage or plan error (one ``error:`` line), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from projects_gaff.study import SlurmOptions, Study, StudyError, StudyOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _list(text: str) -> list[str]:
+    return [item for item in text.replace(",", " ").split() if item]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    study = parser.add_argument_group("study")
+    study.add_argument("--phase", choices=["1", "2", "all"], default="all")
+    study.add_argument("--top-k", type=int, default=3, help="phase-1 configs taken to phase 2")
+    study.add_argument(
+        "--top-k-from", type=_list, default=[], metavar="S3,S23,...",
+        help="name phase 2's stage configs instead of ranking a complete phase 1",
+    )  # fmt: skip
+    study.add_argument(
+        "--select-on", choices=["val", "test"], default="val",
+        help="split that ranks phase 1 (test leaks the test set into model selection)",
+    )  # fmt: skip
+    study.add_argument("--seeds", type=int, default=1, help="seeds per configuration (0 … N-1)")
+    study.add_argument(
+        "--only", type=_list, action="extend", default=[], metavar="EXP",
+        help="run only these experiments (exp_003 or exp_003_s3_r4_is0_mb0; repeatable)",
+    )  # fmt: skip
+    study.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    study.add_argument("--output-base", type=Path, default=Path("results/gaff_ablations_full"))
+
+    train = parser.add_argument_group("training (Detectron2 options of every run)")
+    train.add_argument(
+        "--config", type=Path, default=REPO_ROOT / "configs" / "Base-GAFF-RCNN-FPN.yaml"
+    )
+    train.add_argument("--backbone", help="MODEL.MIT.NAME (mit_b0 … mit_b5)")
+    train.add_argument("--epochs", type=int, help="SOLVER.EPOCHS")
+    train.add_argument("--batch-size", type=int, help="SOLVER.IMS_PER_BATCH (all GPUs of a run)")
+    train.add_argument("--lr", type=float, help="SOLVER.BASE_LR")
+    train.add_argument("--data", help="folder of .npy frames (DATASETS.GAFF.IMAGES)")
+    train.add_argument("--labels", help="folder of YOLO labels (DATASETS.GAFF.LABELS)")
+    train.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE pairs for every run")
+
+    where = parser.add_argument_group("where runs execute")
+    where.add_argument(
+        "--launcher", choices=["subprocess", "local", "slurm"], default="subprocess",
+        help="child processes here, submitit's LocalExecutor, or SLURM via submitit",
+    )  # fmt: skip
+    where.add_argument(
+        "--gpus", type=_list, default=[], metavar="0,1,2,3",
+        help="run one experiment per listed GPU at a time (CUDA_VISIBLE_DEVICES)",
+    )  # fmt: skip
+    where.add_argument("--gpus-per-run", type=int, default=1, help="GPUs of one run (DDP)")
+    where.add_argument("--partition", help="SLURM partition")
+    where.add_argument("--timeout-min", type=int, default=24 * 60, help="job time limit")
+    where.add_argument("--cpus-per-run", type=int, help="CPUs of one SLURM job")
+    where.add_argument("--mem-gb", type=float, help="memory of one SLURM job")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> StudyOptions:
+    mapped = [
+        ("MODEL.MIT.NAME", args.backbone), ("SOLVER.EPOCHS", args.epochs),
+        ("SOLVER.IMS_PER_BATCH", args.batch_size), ("SOLVER.BASE_LR", args.lr),
+        ("DATASETS.GAFF.IMAGES", args.data), ("DATASETS.GAFF.LABELS", args.labels),
+    ]  # fmt: skip
+    opts = [
+        *args.opts,
+        *(x for key, value in mapped if value is not None for x in (key, str(value))),
+    ]
+    return StudyOptions(
+        output_base=args.output_base,
+        config_file=args.config,
+        train_script=REPO_ROOT / "tools" / "train_net.py",
+        phase=args.phase,
+        top_k=args.top_k,
+        top_k_from=tuple(args.top_k_from),
+        select_on=args.select_on,
+        only=tuple(args.only),
+        seeds=args.seeds,
+        opts=tuple(opts),
+        launcher=args.launcher,
+        gpus=tuple(args.gpus),
+        resources=SlurmOptions(
+            partition=args.partition,
+            timeout_min=args.timeout_min,
+            gpus_per_run=args.gpus_per_run,
+            cpus_per_run=args.cpus_per_run,
+            mem_gb=args.mem_gb,
+        ),
+    )
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # `kill` or a time limit stops like Ctrl-C: trainings stopped (they resume on the next
+    # run), summary written, lock released.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        study = Study(options_from_args(args), echo=lambda line: tqdm.write(line, file=sys.stderr))
+        if args.dry_run:
+            print(study.plan_table())
+            return 0
+        return study.run()
+    except StudyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
