@@ -125,3 +125,42 @@ def test_checkpoints_are_atomic_and_refuse_code(tmp_path):
     torch.save({"model": model.state_dict(), "hook": print}, evil)
     with pytest.raises(Exception, match=r"Weights only load failed|Unsupported global"):
         StudyCheckpointer(_Regression()).load(str(evil))
+
+
+def test_best_model_is_repaired_after_a_kill_between_checkpoint_and_link(tmp_path):
+    """Killed after model_0000007.pth (which records best = iteration 7) but before
+    best_model.pth was re-linked: resuming re-links it and rewrites best_model.json."""
+    import json
+    from types import SimpleNamespace
+
+    from projects_gaff.engine import StudyHook
+
+    (tmp_path / "model_0000003.pth").write_bytes(b"epoch 1")
+    (tmp_path / "model_0000007.pth").write_bytes(b"epoch 2")
+    (tmp_path / "best_model.pth").write_bytes(b"epoch 1")
+    (tmp_path / "best_model.json").write_text(
+        json.dumps({"iteration": 3, "epoch": 1, "val_AP": 10.0})
+    )
+    hook = StudyHook(iters_per_epoch=4, eval_epochs=1, checkpoint_period=4, checkpoints_to_keep=2)
+    hook.load_state_dict(
+        {
+            "best_ap": 20.0,
+            "best_epoch": 2,
+            "best_iteration": 7,
+            "train_seconds": 1.0,
+            "rng_torch": None,
+        }
+    )
+    hook.trainer = SimpleNamespace(
+        checkpointer=SimpleNamespace(save_dir=str(tmp_path)), max_iter=12
+    )
+    hook._reconcile_best()
+    assert (tmp_path / "best_model.pth").read_bytes() == b"epoch 2"
+    assert (tmp_path / "best_model.pth").stat().st_ino == (
+        tmp_path / "model_0000007.pth"
+    ).stat().st_ino
+    assert json.loads((tmp_path / "best_model.json").read_text()) == {
+        "iteration": 7,
+        "epoch": 2,
+        "val_AP": 20.0,
+    }

@@ -23,6 +23,7 @@ from conftest import REPO_ROOT
 
 from projects_gaff.atomic import read_csv
 from projects_gaff.study import (
+    COMPARISON_COLUMNS,
     SUMMARY_COLUMNS,
     LockHeldError,
     SlurmOptions,
@@ -50,10 +51,11 @@ while rest[0].startswith("--"):
 opts = dict(zip(rest[::2], rest[1::2]))
 code = "s{}_r{}_is{}_mb{}".format(
     "".join(str(s) for s in json.loads(opts["MODEL.GAFF.STAGES"])),
-    opts["MODEL.GAFF.SE_REDUCTION"], int(opts["MODEL.GAFF.INTER_MODE"] == "shared"),
-    int(opts["MODEL.GAFF.MERGE_BOTTLENECK"] == "True"))
+    opts.get("MODEL.GAFF.SE_REDUCTION", "4"),
+    int(opts.get("MODEL.GAFF.INTER_MODE", "separate") == "shared"),
+    int(opts.get("MODEL.GAFF.MERGE_BOTTLENECK", "False") == "True"))
 seed, out = int(opts["SEED"]), opts["OUTPUT_DIR"]
-spec = {**scores["default"], **scores.get(code, {})}
+spec = {**scores["default"], **scores.get(code, {}), **scores.get(os.path.basename(out), {})}
 call = {"code": code, "seed": seed, "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "resume": "--resume" in flags, "start": time.time(), "opts": opts}
 if spec.get("fail"):
@@ -152,6 +154,40 @@ def test_full_study_selects_on_val_and_reuses_defaults(fake):
     assert {c["code"][:3] for c in new} == {"s4_"} and len(new) == 7
     assert "2/exp_023_s4_r4_is0_mb1" in summary(base)
     assert len(summary(base)) == 32
+
+
+def test_fusion_study_runs_each_method_with_its_options(fake):
+    """--study fusion: one run per method at the same stages, the method's keys on top of the
+    same base config and options, the §8.2 table in its own summary; a rerun skips."""
+    scores = {
+        "default": {"val": 30.0, "test": 30.0},
+        "exp_104_cssa_t03_s3": {"val": 35.0, "test": 33.0},
+    }
+    study, base = fake(scores, study="fusion", fusion_stages=(3,), opts=("SOLVER.EPOCHS", "2"))
+    assert study.run() == 0
+    calls = {Path(c["opts"]["OUTPUT_DIR"]).name: c["opts"] for c in fake.calls()}
+    assert len(calls) == 14 and all(c["SOLVER.EPOCHS"] == "2" for c in calls.values())
+    cssa = calls["exp_104_cssa_t03_s3"]
+    assert (cssa["MODEL.GAFF.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
+    assert cssa["MODEL.FUSION.CSSA.THRESHOLD"] == "0.3"
+    assert calls["exp_109_gaff_tied_s3"]["MODEL.GAFF.INTER_MODE"] == "tied"
+    assert calls["exp_101_none"]["MODEL.GAFF.STAGES"] == "[]"
+    assert (base / "fusion_comparison" / "exp_114_gaff_guided_s3").is_dir()
+    rows = read_csv(base / "summary_fusion_comparison.csv")
+    assert list(rows[0]) == COMPARISON_COLUMNS
+    assert not (base / "summary_all_experiments.csv").exists()
+    assert [r["method"] for r in rows][:4] == ["none", "add", "concat", "cssa_t03"]
+    row = rows[3]
+    assert (row["name"], row["stages"], row["AP"], row["val_AP"], row["rank"]) == (
+        "exp_104_cssa_t03_s3", "[3]", "33.0", "35.0", "1"
+    )  # fmt: skip
+    assert (row["params_fusion"], row["gflops"], row["train_hours"], row["inference_fps"]) == (
+        "13", "1.5", "0.5", "20.0"
+    )  # fmt: skip
+    assert row["folder"] == "fusion_comparison/exp_104_cssa_t03_s3"
+    again, _ = fake(scores, study="fusion", fusion_stages=(3,), opts=("SOLVER.EPOCHS", "2"))
+    assert again.run() == 0 and len(fake.calls()) == 14
+    assert (base / "master_log.txt").read_text().count("SKIP") == 14
 
 
 def test_select_on_test_warns(fake):

@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Run the GAFF ablation study (guide §2): phase 1 (8 stage sets), then phase 2 (the top-k
-stage sets on validation AP × 8 hyper-parameter combinations). Each experiment is one
-``tools/train_net.py`` process; rerunning the same command continues a killed study.
+stage sets on validation AP × 8 hyper-parameter combinations); or, with ``--study fusion``,
+the fusion-method comparison of §8.2 (one experiment per configs/fusion/*.yaml method, all
+fusing the same stages), or ``--study modality`` (configs/fusion/modality/*.yaml). Each
+experiment is one ``tools/train_net.py`` process; rerunning the same command continues a
+killed study.
 
     python tools/ablate.py --data DIR --labels DIR --output-base results/gaff_ablations_full
     python tools/ablate.py ... --phase 1 --dry-run
     python tools/ablate.py ... --phase 2 --top-k-from s3,s23,s34
     python tools/ablate.py ... --gpus 0,1,2,3 --seeds 3
     python tools/ablate.py ... --launcher slurm --partition gpu --timeout-min 600
+    python tools/ablate.py ... --study fusion [--fusion-stages 3] [--only exp_104]
 
 Exit codes: 0 all runs finished, 1 some run FAILED (recorded, the study went on),
 2 usage or plan error (one ``error:`` line), 130 interrupted.
@@ -22,7 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from projects_gaff.study import SlurmOptions, Study, StudyError, StudyOptions
+from projects_gaff.study import COMPARISONS, SlurmOptions, Study, StudyError, StudyOptions
+from projects_gaff.study.comparison import parse_stages
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,12 +36,28 @@ def _list(text: str) -> list[str]:
     return [item for item in text.replace(",", " ").split() if item]
 
 
+def _stages(text: str) -> tuple[int, ...]:
+    try:
+        return parse_stages(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     study = parser.add_argument_group("study")
-    study.add_argument("--phase", choices=["1", "2", "all"], default="all")
+    study.add_argument(
+        "--study", choices=["gaff", *COMPARISONS], default="gaff",
+        help="gaff: the two-phase GAFF study; fusion: one run per fusion method (guide §8.2); "
+        "modality: one run per modality set",
+    )  # fmt: skip
+    study.add_argument(
+        "--fusion-stages", type=_stages, metavar="23",
+        help="stages every method of --study fusion/modality fuses (default 23; e.g. 3, 2,3)",
+    )  # fmt: skip
+    study.add_argument("--phase", choices=["1", "2", "all"], default="all", help="GAFF study")
     study.add_argument("--top-k", type=int, default=3, help="phase-1 configs taken to phase 2")
     study.add_argument(
         "--top-k-from", type=_list, default=[], metavar="S3,S23,...",
@@ -49,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--seeds", type=int, default=1, help="seeds per configuration (0 … N-1)")
     study.add_argument(
         "--only", type=_list, action="extend", default=[], metavar="EXP",
-        help="run only these experiments (exp_003 or exp_003_s3_r4_is0_mb0; repeatable)",
+        help="run only these experiments (exp_003, exp_003_s3_r4_is0_mb0, exp_101_none; "
+        "repeatable)",
     )  # fmt: skip
     study.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     study.add_argument("--output-base", type=Path, default=Path("results/gaff_ablations_full"))
@@ -106,6 +128,8 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         opts=tuple(opts),
         launcher=args.launcher,
         gpus=tuple(args.gpus),
+        study=args.study,
+        fusion_stages=args.fusion_stages,
         resources=SlurmOptions(
             partition=args.partition,
             timeout_min=args.timeout_min,

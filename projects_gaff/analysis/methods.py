@@ -41,11 +41,11 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
     (a modality ablation, an aux-only model or a per-stage mix of methods)."""
     model = config.get("MODEL", {})
     mit, gaff, fusion = model.get("MIT", {}), model.get("GAFF", {}), model.get("FUSION", {})
-    stages = gaff.get("STAGES", settings.get("gaff_stages", []))
+    stages = gaff.get("STAGES", settings.get("gaff_stages"))  # None: not recorded
     unfused = mit.get("UNFUSED_OUTPUT", settings.get("unfused_output", "sum"))
     aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
     kind = fusion.get("TYPE", "gaff")
-    if not stages or kind == "none":
+    if stages == [] or kind == "none":
         if unfused == "rgb":
             return "rgb"
         return "none" if unfused == "sum" and aux == DEFAULT_AUX else "other"

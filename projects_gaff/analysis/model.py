@@ -7,13 +7,15 @@ where a number came from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..study.plan import PHASE2_GRID, STAGE_SETS, GaffConfig
 
 Metrics = Mapping[str, Mapping[str, float | None]]  # split → COCO key → AP (0–100)
 DEFAULT_AUX = ("thermal", "event")
+_CODE = re.compile(r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Configuration:
     runs: tuple[RunResult, ...]
     gaff: GaffConfig | None = None
     method: str = "gaff"
-    names: tuple[str, ...] = ()  # experiment / folder names, for the report
+    differs: str = ""  # how its training settings differ from the study's ("" = the same)
 
     @property
     def first(self) -> RunResult:
@@ -79,18 +81,45 @@ class StudyData:
 
     def phase1(self) -> list[tuple[GaffConfig, Configuration | None]]:
         """The eight stage sets with the default hyper-parameters, in the plan's order."""
-        return [(c, self.grid.get(c)) for c in (GaffConfig(s) for s in STAGE_SETS)]
+        return [(c, self.grid.get(c)) for c in phase1_configs()]
 
     def phase2(self, stage_label: str) -> list[tuple[GaffConfig, Configuration | None]]:
         """The eight hyper-parameter combinations of one phase-2 stage set (grid order)."""
-        stages = next(s for s in STAGE_SETS if GaffConfig(s).stage_label == stage_label)
-        return [
-            (c, self.grid.get(c))
-            for c in (GaffConfig(stages, r, shared, mb) for r, shared, mb in PHASE2_GRID)
-        ]
+        return [(c, self.grid.get(c)) for c in phase2_configs(stage_label)]
+
+    @property
+    def planned(self) -> list[GaffConfig]:
+        return planned_configs(self.phase2_stage_sets)
 
     def phase2_configurations(self) -> list[Configuration]:
         return [c for label in self.phase2_stage_sets for _, c in self.phase2(label) if c]
 
-    def extras_of(self, *methods: str) -> list[Configuration]:
-        return [c for c in self.extras if c.method in methods]
+    def references(self, method: str) -> list[Configuration]:
+        """Runs of one method trained with the study's settings (comparable with it)."""
+        return [c for c in self.extras if c.method == method and not c.differs]
+
+
+def phase1_configs() -> list[GaffConfig]:
+    return [GaffConfig(stages) for stages in STAGE_SETS]
+
+
+def phase2_configs(stage_label: str) -> list[GaffConfig]:
+    stages = next(s for s in STAGE_SETS if GaffConfig(s).stage_label == stage_label)
+    return [GaffConfig(stages, r, shared, mb) for r, shared, mb in PHASE2_GRID]
+
+
+def planned_configs(phase2_stage_sets: Sequence[str]) -> list[GaffConfig]:
+    """The study's configurations: phase 1, then phase 2's (its defaults are phase 1's)."""
+    phase2 = [c for label in phase2_stage_sets for c in phase2_configs(label)]
+    return list(dict.fromkeys(phase1_configs() + phase2))
+
+
+def parse_code(code: str) -> GaffConfig | None:
+    """``s23_r8_is1_mb0`` (the guide's configuration code) → its GaffConfig; None otherwise."""
+    match = _CODE.match(code)
+    if match is None:
+        return None
+    stages = tuple(int(s) for s in match["stages"])
+    if stages not in STAGE_SETS:
+        return None
+    return GaffConfig(stages, int(match["r"]), match["shared"] == "1", match["mb"] == "1")

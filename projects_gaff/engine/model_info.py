@@ -61,4 +61,6 @@ def model_info(model: nn.Module, cfg) -> dict:
         "gflops_input_size": [h, w],
         "backbone": cfg.MODEL.MIT.NAME,
         "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
+        "fusion_type": cfg.MODEL.FUSION.TYPE,
+        "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
     }

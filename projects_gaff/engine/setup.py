@@ -43,6 +43,8 @@ def study_fields(cfg: CfgNode) -> dict:
     return {
         "backbone": cfg.MODEL.MIT.NAME,
         "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
+        "fusion_type": cfg.MODEL.FUSION.TYPE,
+        "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
         "se_reduction": cfg.MODEL.GAFF.SE_REDUCTION,
         "inter_mode": cfg.MODEL.GAFF.INTER_MODE,
         "inter_shared": cfg.MODEL.GAFF.INTER_MODE == "shared",

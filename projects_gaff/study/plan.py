@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 PHASE_FOLDERS = {1: "phase1_stage_selection", 2: "phase2_hyperparameter_tuning"}
+# The comparison studies (.comparison) use their name as their phase. Kept apart from
+# PHASE_FOLDERS (the GAFF grid's folders, which projects_gaff.analysis scans as such).
+COMPARISON_FOLDERS = {"fusion": "fusion_comparison", "modality": "modality_comparison"}
 STAGE_SETS: tuple[tuple[int, ...], ...] = (
     (1,), (2,), (3,), (4,), (2, 3), (3, 4), (2, 3, 4), (1, 2, 3, 4),
 )  # fmt: skip
@@ -54,16 +57,27 @@ class GaffConfig:
             "MODEL.GAFF.MERGE_BOTTLENECK", str(self.merge_bottleneck),
         ]  # fmt: skip
 
+    def columns(self) -> dict:
+        """This configuration's columns of the summary."""
+        return {
+            "stages": str(list(self.stages)),
+            "se_reduction": self.se_reduction,
+            "inter_shared": self.inter_shared,
+            "merge_bottleneck": self.merge_bottleneck,
+        }
+
 
 @dataclass(frozen=True)
 class Experiment:
     """A row of the summary. ``trained_in`` is the phase whose folder holds its runs: a
-    phase-2 row with the default hyper-parameters points at its phase-1 run."""
+    phase-2 row with the default hyper-parameters points at its phase-1 run. ``config`` is a
+    :class:`GaffConfig`, or a comparison's ``MethodConfig`` (phase ``"fusion"`` …); either
+    gives ``code``, ``opts()`` and ``columns()``."""
 
     number: int
-    config: GaffConfig
-    phase: int
-    trained_in: int
+    config: GaffConfig  # or comparison.MethodConfig
+    phase: int | str
+    trained_in: int | str
 
     @property
     def exp_id(self) -> str:
@@ -97,7 +111,8 @@ class Run:
     @property
     def folder(self) -> Path:
         """Relative to the study's output base."""
-        return Path(PHASE_FOLDERS[self.experiment.trained_in]) / self.name
+        trained_in = self.experiment.trained_in
+        return Path({**PHASE_FOLDERS, **COMPARISON_FOLDERS}[trained_in]) / self.name
 
 
 def phase1_plan() -> list[Experiment]:

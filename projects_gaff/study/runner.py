@@ -1,4 +1,6 @@
-"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k on val AP → phase 2.
+"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k on val AP → phase 2
+(the GAFF study), or lock → the methods of a comparison (``--study fusion`` / ``modality``,
+:mod:`.comparison`), with the same folders, skipping, resuming, seeds and summary.
 
 Every decision reads the run folders (see :mod:`.status`), so the runner can be killed at
 any moment: a rerun skips what finished, resumes what has a checkpoint, retries what
@@ -19,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..atomic import atomic_write_json
+from .comparison import COMPARISONS, DEFAULT_STAGES, STUDIES, Comparison
 from .executors import (
     Handle,
     Launcher,
@@ -52,7 +55,15 @@ from .status import (
     record_failure,
     run_status,
 )
-from .summary import SUMMARY_NAME, ExperimentResults, collect, noise_sigma, write_summary
+from .summary import (
+    COMPARISON_COLUMNS,
+    SUMMARY_COLUMNS,
+    SUMMARY_NAME,
+    ExperimentResults,
+    collect,
+    noise_sigma,
+    write_summary,
+)
 
 SELECTION_NAME = "phase2_selection.json"
 MANIFEST_NAME = "study.json"
@@ -63,6 +74,7 @@ PLAN_KEYS = (
     "MODEL.GAFF.MERGE_BOTTLENECK", "SEED", "OUTPUT_DIR",
 )  # fmt: skip
 _ONLY = re.compile(r"^exp_(\d{3})(_s[1-4]+_r\d+_is[01]_mb[01])?$")
+_ONLY_COMPARISON = re.compile(r"^exp_(\d{3})(_\w+)?$")
 
 
 class StudyError(Exception):
@@ -86,8 +98,16 @@ class StudyOptions:
     launcher: str = "subprocess"
     gpus: tuple[str, ...] = ()
     resources: SlurmOptions = field(default_factory=SlurmOptions)
+    study: str = "gaff"
+    fusion_stages: tuple[int, ...] | None = None  # a comparison's stages; None: [2, 3]
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return COMPARISONS.get(self.study)
 
     def validate(self) -> None:
+        if self.study not in STUDIES:
+            raise StudyError(f"--study must be one of {', '.join(STUDIES)}, not {self.study!r}")
         checks = [
             (self.phase in ("1", "2", "all"), f"--phase must be 1, 2 or all, not {self.phase!r}"),
             (1 <= self.top_k <= len(STAGE_SETS), f"--top-k must be 1 … {len(STAGE_SETS)}"),
@@ -109,6 +129,11 @@ class StudyOptions:
         for ok, message in checks:
             if not ok:
                 raise StudyError(message)
+        if self.comparison is not None:
+            self._validate_comparison(self.comparison)
+            return
+        if self.fusion_stages is not None:
+            raise StudyError("--fusion-stages is for --study fusion or modality")
         reserved = [k for k in self.opts[::2] if k in PLAN_KEYS]
         if reserved:
             raise StudyError(
@@ -129,6 +154,37 @@ class StudyOptions:
                 parse_stage_label(label)
             except ValueError as error:
                 raise StudyError(f"--top-k-from: {error}") from None
+
+    def _validate_comparison(self, comparison: Comparison) -> None:
+        flags = [
+            (self.phase != "all", "--phase"),
+            (bool(self.top_k_from), "--top-k-from"),
+            (self.top_k != 3, "--top-k"),
+            (self.select_on != "val", "--select-on"),
+        ]
+        used = [flag for given, flag in flags if given]
+        if used:
+            raise StudyError(f"{', '.join(used)}: GAFF-study options, not for --study {self.study}")
+        stages = self.fusion_stages or DEFAULT_STAGES
+        if list(stages) != sorted(set(stages)) or not set(stages) <= {1, 2, 3, 4}:
+            raise StudyError(f"--fusion-stages {list(stages)}: distinct MiT stages 1-4, sorted")
+        reserved = [
+            k for k in self.opts[::2] if k in {"SEED", "OUTPUT_DIR", *comparison.plan_keys()}
+        ]
+        if reserved:
+            raise StudyError(
+                f"{', '.join(reserved)} is set for each run by the plan (the fused stages by "
+                "--fusion-stages, the method's keys by the method, SEED by --seeds, "
+                "OUTPUT_DIR by --output-base)"
+            )
+        bad = [item for item in self.only if not _ONLY_COMPARISON.match(item)]
+        if bad:
+            raise StudyError(f"--only takes exp_NNN or full experiment names, not {bad}")
+        plan = comparison.plan(stages)
+        unknown = [i for i in self.only if not any(matches(e, [i]) for e in plan)]
+        if unknown:
+            names = ", ".join(e.name for e in plan)
+            raise StudyError(f"--only {unknown}: not in the {self.study} study ({names})")
 
 
 def _number(only_item: str) -> int:
@@ -151,7 +207,13 @@ class Study:
         self.o = options
         self.base = Path(options.output_base).resolve()
         self.log = MasterLog(self.base / MASTER_LOG_NAME, echo)
-        self.phase2: list[Experiment] = phase2_plan(self._recorded_selection())
+        self.comparison = options.comparison
+        self.compared: list[Experiment] = (
+            self.comparison.plan(options.fusion_stages or DEFAULT_STAGES) if self.comparison else []
+        )
+        self.phase2: list[Experiment] = (
+            [] if self.comparison else phase2_plan(self._recorded_selection())
+        )
         self.running: set[str] = set()
         self.runs: dict[str, Run] = {}
         self.started: dict[str, float] = {}
@@ -242,7 +304,9 @@ class Study:
         """The plan as a table (``--dry-run``): what each experiment is and what a run now
         would do with it. Reads the folders, writes nothing."""
         notes, phase2, requested = [], self.phase2, set()
-        if self.o.phase != "1":
+        if self.comparison:
+            experiments = self.compared
+        elif self.o.phase != "1":
             try:
                 selection = self.select()
                 phase2, requested = phase2_plan(selection.full), set(selection.requested)
@@ -252,11 +316,16 @@ class Study:
                     raise
                 notes.append(f"phase 2: top-{self.o.top_k} of phase 1 × 8 once phase 1 is "
                              f"complete ({error})")  # fmt: skip
-        experiments = (phase1_plan() if self.o.phase != "2" else []) + (
-            phase2 if self.o.phase != "1" else []
-        )
+        if not self.comparison:
+            experiments = (phase1_plan() if self.o.phase != "2" else []) + (
+                phase2 if self.o.phase != "1" else []
+            )
+        width = max([26] + [len(e.name) + 2 for e in experiments])
+        phase = "method" if self.comparison else "phase"
+        pw = max([7] + [len(e.config.method.name) + 2 for e in self.compared])
         header = (
-            f"{'exp':<8}{'name':<26}{'phase':<7}{'stages':<14}{'status':<10}{'action':<16}folder"
+            f"{'exp':<8}{'name':<{width}}{phase:<{pw}}{'stages':<14}{'status':<10}{'action':<16}"
+            "folder"
         )
         lines = [header, "-" * len(header)]
         to_train = 0
@@ -274,8 +343,9 @@ class Study:
                 to_train += todo
             stages = str(list(e.config.stages))
             folder = e.runs(1)[0].folder
+            kind = e.config.method.name if self.comparison else e.phase
             lines.append(
-                f"{e.exp_id:<8}{e.name:<26}{e.phase:<7}{stages:<14}{c.status.value:<10}"
+                f"{e.exp_id:<8}{e.name:<{width}}{kind:<{pw}}{stages:<14}{c.status.value:<10}"
                 f"{action:<16}{folder}"
             )
         trainings = len(unique_runs(experiments, self.o.seeds))
@@ -309,9 +379,11 @@ class Study:
             lock.release()
 
     def _run_phases(self, launcher: Launcher) -> int:
-        if self.o.phase != "2":
+        if self.comparison:
+            self._run_experiments(launcher, [e for e in self.compared if self._in_scope(e)])
+        if not self.comparison and self.o.phase != "2":
             self._run_experiments(launcher, [e for e in phase1_plan() if self._in_scope(e)])
-        if self._wants_phase2():
+        if not self.comparison and self._wants_phase2():
             try:
                 selection = self.select()
             except StudyError as error:
@@ -329,7 +401,7 @@ class Study:
         self.log.write(
             "STUDY",
             f"end: {self.done_now - self.failed} finished, {self.failed} failed; "
-            f"summary {self.base / SUMMARY_NAME}",
+            f"summary {self._summary_path()}",
         )
         return 1 if self.failed else 0
 
@@ -452,12 +524,16 @@ class Study:
         hours = (time.monotonic() - self.t0) / 3600 / self.done_now * remaining
         return f"{remaining} left, ETA {_hours(hours)}"
 
+    def _summary_path(self) -> Path:
+        return self.base / (self.comparison.summary_name if self.comparison else SUMMARY_NAME)
+
     def _write_summary(self) -> None:
-        experiments = phase1_plan() + self.phase2
+        experiments = self.compared or phase1_plan() + self.phase2
         running = frozenset(self.running)
         write_summary(
-            self.base / SUMMARY_NAME,
+            self._summary_path(),
             [collect(self.base, e, self.o.seeds, running) for e in experiments],
+            COMPARISON_COLUMNS if self.comparison else SUMMARY_COLUMNS,
         )
 
 

@@ -1,4 +1,5 @@
-"""``summary_all_experiments.csv``: one row per experiment of the plan, seeds aggregated.
+"""``summary_all_experiments.csv`` (the GAFF study) and ``summary_<comparison>.csv``: one row
+per experiment of the plan, seeds aggregated.
 
 Read from the run folders every time (never accumulated in memory), so the file is
 correct after any kill, rerun or hand edit; it is rewritten atomically.
@@ -23,6 +24,15 @@ SUMMARY_COLUMNS = [
     *COCO_KEYS, "test_AP_std", "val_AP", "val_AP_std", "val_AP50",
     "seeds", "rank", "val_AP_gap_to_best", "within_noise_of_best",
     "params_total", "params_gaff", "gflops", "train_hours", "inference_fps", "peak_memory_mb",
+    "status", "folder",
+]  # fmt: skip
+# The comparison studies' table (guide §8.2): method, AP, the fusion's parameters
+# (model_info.json's ``gaff_total``: whichever fusion modules the backbone holds), cost.
+COMPARISON_COLUMNS = [
+    "exp_id", "name", "method", "stages",
+    *COCO_KEYS, "test_AP_std", "val_AP", "val_AP_std", "val_AP50",
+    "seeds", "rank", "val_AP_gap_to_best", "within_noise_of_best",
+    "params_total", "params_fusion", "gflops", "train_hours", "inference_fps", "peak_memory_mb",
     "status", "folder",
 ]  # fmt: skip
 # A row's status is its worst run's.
@@ -79,7 +89,7 @@ def noise_sigma(collected: Sequence[ExperimentResults]) -> float | None:
 def summary_rows(collected: Sequence[ExperimentResults]) -> list[dict]:
     sigma = noise_sigma(collected)
     ranks = {}
-    for phase in (1, 2):
+    for phase in dict.fromkeys(c.experiment.phase for c in collected):
         scores = {
             c.experiment.name: s
             for c in collected
@@ -96,10 +106,7 @@ def _row(c: ExperimentResults, ranked) -> dict:
         "exp_id": e.exp_id,
         "name": e.name,
         "phase": e.phase,
-        "stages": str(list(e.config.stages)),
-        "se_reduction": e.config.se_reduction,
-        "inter_shared": e.config.inter_shared,
-        "merge_bottleneck": e.config.merge_bottleneck,
+        **e.config.columns(),
         "seeds": len(c.results),
         "status": c.status.value,
         "folder": str(e.runs(1)[0].folder),
@@ -127,6 +134,7 @@ def _row(c: ExperimentResults, ranked) -> dict:
         row.update(
             params_total=params.get("total"),
             params_gaff=params.get("gaff_total"),
+            params_fusion=params.get("gaff_total"),
             gflops=_round(c.infos[0].get("gflops")),
             train_hours=_round(_mean(r.get("training_hours") for r in c.results), 4),
             inference_fps=_round(_mean(r.get("inference_fps") for r in c.results), 2),
@@ -144,5 +152,7 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def write_summary(path: Path, collected: Sequence[ExperimentResults]) -> None:
-    atomic_write_csv(path, SUMMARY_COLUMNS, summary_rows(collected))
+def write_summary(
+    path: Path, collected: Sequence[ExperimentResults], columns: Sequence[str] = SUMMARY_COLUMNS
+) -> None:
+    atomic_write_csv(path, list(columns), summary_rows(collected))

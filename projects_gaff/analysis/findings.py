@@ -1,0 +1,166 @@
+"""What the study says, computed once for the plots and the report: seed noise, rankings,
+the guide's hypotheses H1–H4 (§2.3) and the reference runs of §6.3.
+
+Two splits play two roles. Rankings and the best configuration use the *selection* split
+(validation; the test split only when the source has nothing else), so the test split never
+chooses a model (DESIGN_NOTES §2.7). Tables, effects and verdicts use the *reported* split
+(test by default, the guide's "mAP"), with the seed noise measured on that same split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..study.ranking import Ranked, SeedStats
+from .model import Configuration, StudyData
+from .stats import (
+    FACTOR_VALUES,
+    Measure,
+    Noise,
+    PairedEffect,
+    ap,
+    paired_effect,
+    ranking,
+    seed_noise,
+    seed_stats,
+    train_val_gap,
+)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    code: str
+    claim: str
+    prediction: str
+    factor: str
+    favoured: object
+    on_gap: bool = False  # H4: judged on the train–val loss gap (lower is better)
+
+    @property
+    def contrast(self) -> str:
+        """What a positive effect means, e.g. ``r4 − r8`` or ``gap r4 − gap r8``."""
+        (other,) = [v for v in FACTOR_VALUES[self.factor] if v != self.favoured]
+        favoured, other = level(self.factor, self.favoured), level(self.factor, other)
+        return f"gap {other} − gap {favoured}" if self.on_gap else f"{favoured} − {other}"
+
+
+def level(factor: str, value: object) -> str:
+    """``r8``, ``is1``, ``mb0``: a factor level in the guide's naming."""
+    prefix = {"se_reduction": "r", "inter_shared": "is", "merge_bottleneck": "mb"}[factor]
+    return f"{prefix}{int(value)}"
+
+
+HYPOTHESES = (
+    Hypothesis("H1", "Lower SE reduction improves accuracy", "r4 > r8 in AP", "se_reduction", 4),
+    Hypothesis("H2", "Asymmetric cross-attention helps", "is0 > is1 in AP", "inter_shared", False),
+    Hypothesis(
+        "H3", "Bottleneck merge adds expressiveness", "mb1 > mb0 in AP", "merge_bottleneck", True
+    ),
+    Hypothesis(
+        "H4",
+        "Higher reduction reduces overfitting",
+        "r8 has the smaller val − train loss gap",
+        "se_reduction",
+        8,
+        on_gap=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    hypothesis: Hypothesis
+    effect: PairedEffect
+    noise: Noise
+
+    @property
+    def verdict(self) -> str:
+        """``supported`` / ``contradicted`` (beyond the seed noise), ``not shown`` (inside
+        it), ``undecided`` (noise unknown) or ``not testable`` (no pair was trained)."""
+        estimate = self.effect.estimate
+        if estimate is None:
+            return "not testable"
+        if estimate.exceeds_noise is None:
+            return "undecided"
+        if not estimate.exceeds_noise:
+            return "not shown"
+        return "supported" if estimate.value > 0 else "contradicted"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    study: StudyData
+    split: str
+    noise: Noise  # AP on ``split``
+    selection_noise: Noise  # AP on the selection split
+    gap_noise: Noise
+    phase1_ranking: tuple[Ranked, ...]
+    phase2_ranking: tuple[Ranked, ...]
+    overall_ranking: tuple[Ranked, ...]
+    findings: tuple[Finding, ...]
+
+    def measure(self, key: str = "AP") -> Measure:
+        return ap(self.split, key)
+
+    def stats(self, config: Configuration | None, key: str = "AP") -> SeedStats | None:
+        return seed_stats(config, self.measure(key))
+
+    def config(self, key: str) -> Configuration:
+        return next(c for c in self.configurations if c.key == key)
+
+    @property
+    def configurations(self) -> list[Configuration]:
+        return [*self.study.grid.values(), *self.study.extras]
+
+    @property
+    def best(self) -> Configuration | None:
+        """The study's best configuration on the selection split."""
+        return self.config(self.overall_ranking[0].key) if self.overall_ranking else None
+
+    def rank_of(self, config: Configuration, ranks: Sequence[Ranked]) -> Ranked | None:
+        return next((r for r in ranks if r.key == config.key), None)
+
+    def reference(self, method: str) -> Configuration | None:
+        """The best run (on the selection split) of a baseline or other method trained with
+        the study's settings, if any."""
+        candidates = self.study.references(method)
+        ranks = ranking(candidates, ap(self.study.selection_split), self.selection_noise)
+        return self.config(ranks[0].key) if ranks else None
+
+
+def analyse(study: StudyData, split: str = "test") -> Analysis:
+    if split not in study.splits:
+        raise ValueError(f"the results have no {split} AP (splits found: {study.splits})")
+    grid = list(study.grid.values())
+    noise = seed_noise(grid, ap(split))
+    selection = ap(study.selection_split)
+    selection_noise = seed_noise(grid, selection)
+    gap_noise = seed_noise(grid, train_val_gap)
+    phase1 = [c for _, c in study.phase1() if c is not None]
+    findings = tuple(
+        Finding(
+            h,
+            paired_effect(
+                grid,
+                h.factor,
+                h.favoured,
+                train_val_gap if h.on_gap else ap(split),
+                gap_noise if h.on_gap else noise,
+                higher_is_better=not h.on_gap,
+            ),
+            gap_noise if h.on_gap else noise,
+        )
+        for h in HYPOTHESES
+    )
+    return Analysis(
+        study=study,
+        split=split,
+        noise=noise,
+        selection_noise=selection_noise,
+        gap_noise=gap_noise,
+        phase1_ranking=tuple(ranking(phase1, selection, selection_noise)),
+        phase2_ranking=tuple(ranking(study.phase2_configurations(), selection, selection_noise)),
+        overall_ranking=tuple(ranking(grid, selection, selection_noise)),
+        findings=findings,
+    )

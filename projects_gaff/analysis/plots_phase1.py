@@ -1,0 +1,223 @@
+"""Phase-1 figures (guide §4.3.1, §6.1): AP per stage set, AP50/AP75, AP per object size,
+and AP against GAFF parameters and training time.
+
+Bars show the mean over seeds, the error bar the seed standard deviation and the black
+dots the individual seeds; a missing stage set keeps its slot, marked "not run". The
+no-fusion, RGB-only and best CSSA runs, when present, are horizontal reference lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from ..study.plan import GaffConfig
+from .findings import Analysis
+from .methods import METHOD_NAMES
+from .model import Configuration
+from .style import figure, reference_style, save, stage_colour, styled
+from .tables import count
+
+REFERENCE_METHODS = ("none", "rgb", "cssa")
+SIZE_KEYS = {"APs": "small", "APm": "medium", "APl": "large"}
+
+
+def _references(a: Analysis, key: str) -> list[tuple[str, float, str]]:
+    """(label, mean, method) of each reference run that has this metric."""
+    out = []
+    for method in REFERENCE_METHODS:
+        config = a.reference(method)
+        stats = a.stats(config, key)
+        if stats is not None:
+            out.append((f"{METHOD_NAMES[method]} ({config.label})", stats.mean, method))
+    return out
+
+
+def _bars(
+    ax,
+    a: Analysis,
+    rows: Sequence[tuple[GaffConfig, Configuration | None]],
+    key: str,
+    legend_columns: int = 3,
+) -> bool:
+    """Bars of ``key`` per stage set on ``ax``, legend below; False when no stage set has
+    the metric."""
+    all_stats = [a.stats(result, key) for _, result in rows]
+    if not any(all_stats):
+        ax.text(0.5, 0.5, f"no {key} in the results", transform=ax.transAxes, ha="center")
+        ax.set_axis_off()
+        return False
+    values, positions = [], range(len(rows))
+    for x, (config, result), stats in zip(positions, rows, all_stats, strict=True):
+        if stats is None:
+            ax.text(
+                x,
+                0.02,
+                "not finished" if result is None else "n/a",
+                rotation=90,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                color="gray",
+                fontsize=9,
+            )
+            continue
+        values += [stats.mean - (stats.std or 0), stats.mean + (stats.std or 0)]
+        ax.bar(
+            x,
+            stats.mean,
+            color=stage_colour(config),
+            width=0.7,
+            yerr=stats.std or 0,
+            capsize=4 if stats.std else 0,
+        )
+        if stats.n > 1:
+            ax.plot([x] * stats.n, stats.values, "k.", markersize=5)
+        values += stats.values
+        ax.annotate(
+            f"{stats.mean:.2f}",
+            (x, max(stats.mean + (stats.std or 0), *stats.values)),
+            textcoords="offset points",
+            xytext=(0, 5),
+            ha="center",
+            fontsize=9,
+        )
+    _references_and_limits(ax, a, key, values)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
+    ax.set_xticks(list(positions), [c.stage_label for c, _ in rows])
+    for tick, (config, _) in zip(ax.get_xticklabels(), rows, strict=True):
+        if config.stage_label in a.study.phase2_stage_sets:
+            tick.set_fontweight("bold")
+    ax.set_xlabel("GAFF stage set (bold: taken to phase 2)")
+    ax.set_ylabel(f"{a.split} {key} (0–100)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=legend_columns, frameon=False
+        )
+    return True
+
+
+def _references_and_limits(ax, a: Analysis, key: str, values: list[float]) -> None:
+    """Reference lines near the data, and y limits that zoom on the data (the AP
+    differences between configurations are a few points on a 0–100 scale)."""
+    low, high = min(values), max(values)
+    span = max(high - low, 1.0)
+    for label, mean, method in _references(a, key):
+        colour, style = reference_style(method)
+        if low - 3 * span <= mean <= high + 3 * span:
+            ax.axhline(mean, color=colour, linestyle=style, lw=1.3, label=f"{label}: {mean:.2f}")
+            low, high = min(low, mean), max(high, mean)
+        else:  # far off: drawing it would flatten the differences between configurations
+            ax.plot([], [], color=colour, linestyle=style, label=f"{label}: {mean:.2f} (off axis)")
+    span = max(high - low, 1.0)
+    ax.set_ylim(max(0.0, low - 0.35 * span), high + 0.3 * span)
+
+
+def _noise_text(a: Analysis) -> str:
+    if a.noise.known:
+        return (
+            f"error bars: seed std; dots: seeds; pooled seed σ = {a.noise.sigma:.2f} "
+            f"({a.noise.configurations} configurations with ≥ 2 seeds)"
+        )
+    return "one seed per configuration: seed noise unknown"
+
+
+@styled
+def plot_phase1_ap(a: Analysis, path: Path) -> Path | None:
+    fig = figure(9, 4.8)
+    ax = fig.add_subplot()
+    if not _bars(ax, a, a.study.phase1(), "AP"):
+        return None
+    ax.set_title(f"Phase 1: {a.split} AP by stage set (r4 is0 mb0)")
+    zoomed = "; the y axis does not start at 0" if ax.get_ylim()[0] > 0 else ""
+    fig.text(0.01, -0.02, _noise_text(a) + zoomed, fontsize=9, color="dimgray")
+    return save(fig, path)
+
+
+@styled
+def plot_phase1_ap50_ap75(a: Analysis, path: Path) -> Path | None:
+    fig = figure(13, 5)
+    drawn = [
+        _bars(fig.add_subplot(1, 2, i + 1), a, a.study.phase1(), key, legend_columns=1)
+        for i, key in enumerate(("AP50", "AP75"))
+    ]
+    if not any(drawn):
+        return None
+    for ax, key in zip(fig.axes, ("AP50", "AP75"), strict=True):
+        ax.set_title(f"{key} (IoU {key[2:]} %) by stage set")
+    return save(fig, path)
+
+
+@styled
+def plot_phase1_sizes(a: Analysis, path: Path) -> Path | None:
+    """Guide §6.1: do early stages help small objects, late stages large ones?"""
+    fig = figure(16, 5)
+    drawn = []
+    for i, (key, size) in enumerate(SIZE_KEYS.items()):
+        ax = fig.add_subplot(1, 3, i + 1)
+        drawn.append(_bars(ax, a, a.study.phase1(), key, legend_columns=1))
+        ax.set_title(f"{size} objects ({key})")
+    return save(fig, path) if any(drawn) else None
+
+
+@styled
+def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
+    """AP against the GAFF parameter overhead (log scale) and against training time."""
+    rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
+    if not any(r.parameter("gaff_total") or _hours(r) for _, r in rows):
+        return None
+    fig = figure(12, 4.8)
+    axes = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    x_of = (
+        ("GAFF parameters (log scale)", lambda r: r.parameter("gaff_total") or None, True),
+        ("training time (hours, mean over seeds)", _hours, False),
+    )
+    for ax, (label, x_value, log) in zip(axes, x_of, strict=True):
+        points = [(c, r, x) for c, r in rows if (x := x_value(r)) is not None]
+        if not points:
+            ax.text(0.5, 0.5, f"{label}: not in the results", transform=ax.transAxes, ha="center")
+            ax.set_axis_off()
+            continue
+        for config, result, x in points:
+            stats = a.stats(result)
+            ax.errorbar(
+                x,
+                stats.mean,
+                yerr=stats.std or 0,
+                fmt="o",
+                markersize=8,
+                color=stage_colour(config),
+                capsize=3,
+            )
+            ax.annotate(
+                config.stage_label,
+                (x, stats.mean),
+                textcoords="offset points",
+                xytext=(6, 4),
+                fontsize=9.5,
+            )
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count(v)))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+        _references_and_limits(ax, a, "AP", [v for _, r, _ in points for v in _span(a, r)])
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"{a.split} AP")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    axes[0].set_title("AP vs GAFF parameter overhead")
+    axes[1].set_title("AP vs training time")
+    return save(fig, path)
+
+
+def _span(a: Analysis, config: Configuration) -> list[float]:
+    stats = a.stats(config)
+    return [stats.mean - (stats.std or 0), stats.mean + (stats.std or 0)]
+
+
+def _hours(config: Configuration) -> float | None:
+    hours = [r.training_hours for r in config.runs if r.training_hours is not None]
+    return sum(hours) / len(hours) if hours else None

@@ -1,0 +1,330 @@
+"""Report sections for phase 1 (guide §4.2 stage-wise table, §6.1 questions) and phase 2
+(§4.2 hyper-parameter sensitivity, §6.2 interactions)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..study.plan import GaffConfig
+from ..study.ranking import Ranked, SeedStats, top_k
+from .findings import Analysis, level
+from .model import Configuration
+from .stats import (
+    FACTOR_VALUES,
+    ap,
+    contrast,
+    difference,
+    interaction,
+    seed_noise,
+    seed_stats,
+    train_val_gap,
+)
+from .tables import (
+    cost_cells,
+    count,
+    effect,
+    image,
+    judged,
+    markdown_table,
+    mean_std,
+    noise_flag,
+)
+
+Figures = Mapping[str, Path | None]
+
+
+def selection_stats(a: Analysis, config: Configuration | None) -> SeedStats | None:
+    return seed_stats(config, ap(a.study.selection_split))
+
+
+def rank_text(ranked: Ranked | None) -> str:
+    """``2`` or ``2 (≈ #1)`` when inside the seed noise of the best."""
+    if ranked is None:
+        return "—"
+    return f"{ranked.rank}" + (" (≈ #1)" if ranked.within_noise_of_best and ranked.rank > 1 else "")
+
+
+# ---- phase 1 ---------------------------------------------------------------------------
+
+
+def phase1_section(a: Analysis, figures: Figures) -> str:
+    sel, split = a.study.selection_split, a.split
+    parts = [
+        "## Phase 1: stage selection (guide §2.2, §4.2, §6.1)",
+        f"Hyper-parameters r4 / is0 / mb0. mAP columns: {split} split, mean ± seed std. "
+        f"Rank: by {sel} AP; *≈ #1*: within the seed noise of #1. Val − train loss: total "
+        "losses at the last epoch (overfitting, §6.1.4).",
+        _phase1_table(a),
+        image(figures.get("phase1_ap"), f"Phase 1: {split} AP per stage set"),
+        image(figures.get("phase1_ap50_ap75"), f"Phase 1: {split} AP50 and AP75 per stage set"),
+        image(figures.get("phase1_sizes"), f"Phase 1: {split} AP per object size"),
+        image(
+            figures.get("phase1_cost"), "Phase 1: AP vs GAFF parameter overhead and training time"
+        ),
+        "### Phase-1 findings",
+        "\n".join(f"- {line}" for line in _phase1_findings(a)),
+    ]
+    return "\n\n".join(parts)
+
+
+def _phase1_table(a: Analysis) -> str:
+    sel = a.study.selection_split
+    header = ["Stage config", "Seeds", "mAP", "mAP@50", "mAP@75", "Params (M)"]
+    header += ["GAFF overhead", "GFLOPs", "Time (h)"]
+    header += [f"{sel} AP"] if sel != a.split else []
+    header += [f"Rank ({sel})", "Best epoch", "Val − train loss"]
+    rows = []
+    for config, result in a.study.phase1():
+        label = f"{list(config.stages)} {config.stage_label}"
+        if result is None:
+            rows.append([label, 0, "not finished", *["—"] * (len(header) - 3)])
+            continue
+        row = [label, len(result.runs)]
+        row += [mean_std(a.stats(result, key)) for key in ("AP", "AP50", "AP75")]
+        row += cost_cells(result)
+        row += [mean_std(selection_stats(a, result))] if sel != a.split else []
+        row += [rank_text(a.rank_of(result, a.phase1_ranking)), _best_epochs(result)]
+        row += [mean_std(seed_stats(result, train_val_gap), 3)]
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def _best_epochs(config: Configuration) -> str:
+    epochs = sorted({r.best_epoch for r in config.runs if r.best_epoch is not None})
+    if not epochs:
+        return "—"
+    return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
+
+
+def _phase1_findings(a: Analysis) -> list[str]:
+    ranking = a.phase1_ranking
+    if not ranking:
+        return ["No phase-1 configuration has finished yet."]
+    return [
+        _ranking_line(a),
+        *_expectation_lines(a),
+        *_size_lines(a),
+        _cost_line(a),
+        _training_line(a),
+    ]
+
+
+def _ranking_line(a: Analysis) -> str:
+    sel, ranking = a.study.selection_split, a.phase1_ranking
+    ranked = ", ".join(
+        f"#{r.rank} {a.config(r.key).gaff.stage_label} {r.stats.mean:.2f}"
+        + (" (≈ #1)" if r.within_noise_of_best and r.rank > 1 else "")
+        for r in ranking
+    )
+    finished = f"{len(ranking)} of {len(a.study.phase1())} stage sets finished"
+    line = f"Ranking on {sel} AP ({finished}): {ranked}."
+    chosen = a.study.phase2_stage_sets
+    if chosen:
+        line += f" Phase 2 took {', '.join(chosen)}."
+        _, warning = top_k(ranking, len(chosen), a.selection_noise.sigma)
+        if warning and len(ranking) == len(a.study.phase1()):
+            line += f" Caution: {warning}."
+    return line
+
+
+def _expectation_lines(a: Analysis) -> list[str]:
+    """The guide's §2.2 expectations (best single stage 3, best multi-stage [3,4] or
+    [2,3,4], worst stage 1) against the ranking on the selection split."""
+    sel = a.study.selection_split
+    by_label = {a.config(r.key).gaff.stage_label: a.config(r.key) for r in a.phase1_ranking}
+    ordered = list(by_label)
+    single = [x for x in ordered if len(x) == 2]
+    multi = [x for x in ordered if len(x) > 2]
+    lines: list[str] = []
+    if len(ordered) < 2:
+        return lines
+    for kind, found, expected in (
+        ("Best single stage", single[:1], ("s3",)),
+        ("Best multi-stage set", multi[:1], ("s34", "s234")),
+        ("Worst stage set", ordered[-1:], ("s1",)),
+    ):
+        if not found:
+            continue
+        label = found[0]
+        text = f"{kind} on {sel}: {label} ({sel} {selection_stats(a, by_label[label]).mean:.2f})"
+        if label in expected:
+            lines.append(f"{text}, as the guide expected.")
+            continue
+        others = [e for e in expected if e in by_label]
+        comparisons = "; ".join(
+            f"{e} − {label} = "
+            + judged(
+                difference(
+                    selection_stats(a, by_label[e]),
+                    selection_stats(a, by_label[label]),
+                    a.selection_noise,
+                )
+            )
+            for e in others
+        )
+        guess = " or ".join(expected)
+        lines.append(
+            f"{text}; the guide expected {guess}"
+            + (f": {comparisons}." if comparisons else " (not finished).")
+        )
+    return lines
+
+
+def _size_lines(a: Analysis) -> list[str]:
+    """§6.1.2: do early stages (1, 2) help small objects, late ones (3, 4) large objects?
+    Single-stage fusion at 1 and 2 against 3 and 4, on the reported split."""
+    early = [a.study.grid.get(GaffConfig((s,))) for s in (1, 2)]
+    late = [a.study.grid.get(GaffConfig((s,))) for s in (3, 4)]
+    lines = []
+    for key, size in (("APs", "small"), ("APl", "large")):
+        measure = ap(a.split, key)
+        e = [s for c in early if (s := seed_stats(c, measure)) is not None]
+        late_stats = [s for c in late if (s := seed_stats(c, measure)) is not None]
+        if not e or not late_stats:
+            lines.append(
+                f"{size.capitalize()} objects ({key}): not measurable (needs s1 or s2 and s3 "
+                f"or s4 with {key} values)."
+            )
+            continue
+        noise = seed_noise(a.study.grid.values(), measure)
+        terms = [(s, 1 / len(e)) for s in e] + [(s, -1 / len(late_stats)) for s in late_stats]
+        estimate = contrast(terms, noise)
+        mean_e = statistics.fmean(s.mean for s in e)
+        mean_l = statistics.fmean(s.mean for s in late_stats)
+        lines.append(
+            f"{size.capitalize()} objects ({a.split} {key}): early single stages (s1, s2) "
+            f"{mean_e:.2f} vs late (s3, s4) {mean_l:.2f}: early − late = {judged(estimate)}."
+        )
+    return lines
+
+
+def _cost_line(a: Analysis) -> str:
+    """§6.1.3: is all-stage fusion worth its parameters; the best accuracy/cost trade-off."""
+    best = a.config(a.phase1_ranking[0].key)
+    cheapest = min(
+        (a.config(r.key) for r in a.phase1_ranking if r.rank == 1 or r.within_noise_of_best),
+        key=lambda c: c.parameter("gaff_total") or 0,
+    )
+    line = ""
+    all_stages = a.study.grid.get(GaffConfig((1, 2, 3, 4)))
+    if all_stages is not None and all_stages is not best:
+        diff = difference(a.stats(all_stages), a.stats(best), a.noise)
+        line = (
+            f"All-stage fusion s1234{_gaff_params(all_stages)} vs #1 "
+            f"{best.gaff.stage_label}{_gaff_params(best)}: {a.split} AP {judged(diff, unit='')}. "
+        )
+    if a.selection_noise.known:
+        return line + (
+            f"Cheapest stage set within the seed noise of #1: {cheapest.gaff.stage_label}"
+            f"{_gaff_params(cheapest)}."
+        )
+    return line + "The cheapest set tied with #1 cannot be named without seed noise."
+
+
+def _gaff_params(config: Configuration) -> str:
+    params = config.parameter("gaff_total")
+    return "" if params is None else f" ({count(params)} GAFF parameters)"
+
+
+def _training_line(a: Analysis) -> str:
+    """§6.1.4: convergence (best epoch) and overfitting (val − train loss at the end)."""
+    configs = [c for _, c in a.study.phase1() if c is not None]
+    epochs = {
+        c.gaff.stage_label: statistics.fmean(e)
+        for c in configs
+        if (e := [r.best_epoch for r in c.runs if r.best_epoch is not None])
+    }
+    gaps = {c.gaff.stage_label: s for c in configs if (s := seed_stats(c, train_val_gap))}
+    parts = []
+    if epochs:
+        first, last = min(epochs, key=epochs.get), max(epochs, key=epochs.get)
+        parts.append(
+            f"Best epoch (mean over seeds): earliest {first} ({epochs[first]:.1f}), "
+            f"latest {last} ({epochs[last]:.1f})."
+        )
+    if gaps:
+        multi = [s for label, s in gaps.items() if len(label) > 2]
+        single = [s for label, s in gaps.items() if len(label) == 2]
+        high = max(gaps, key=lambda k: gaps[k].mean)
+        parts.append(f"Largest val − train loss gap: {high} ({gaps[high].mean:.3f}).")
+        if multi and single:
+            terms = [(s, 1 / len(multi)) for s in multi] + [(s, -1 / len(single)) for s in single]
+            estimate = contrast(terms, a.gap_noise)
+            parts.append(f"Multi-stage − single-stage gap: {judged(estimate, False, '', 3)}.")
+    return " ".join(parts) or "No per-epoch metrics in the results (convergence not measurable)."
+
+
+# ---- phase 2 ---------------------------------------------------------------------------
+
+
+def phase2_section(a: Analysis, figures: Figures) -> str:
+    title = "## Phase 2: hyper-parameter tuning (guide §2.3, §4.2, §6.2)"
+    if not a.study.phase2_stage_sets:
+        return f"{title}\n\nPhase 2 has not run yet: no phase-2 stage set selected."
+    parts = [
+        title,
+        f"Δ vs default: {a.split} AP minus that of the stage set's r4 / is0 / mb0 run (2 SE: "
+        "twice the standard error from the seed noise). Rank: among all phase-2 rows, on "
+        f"{a.study.selection_split} AP.",
+        _sensitivity_table(a),
+        image(figures.get("phase2_heatmap"), f"Phase 2: {a.split} AP over the grid"),
+        image(figures.get("phase2_main_effects"), "Phase 2: paired effect of each factor"),
+        image(figures.get("phase2_interaction"), "Phase 2: r × inter-shared × merge"),
+        "### Interactions (§6.2.4)",
+        "\n".join(f"- {line}" for line in _interaction_lines(a)),
+    ]
+    return "\n\n".join(parts)
+
+
+def _sensitivity_table(a: Analysis) -> str:
+    header = ["Config", "SE_r", "Inter_Shared", "Merge_BN", "mAP", "Δ vs default"]
+    header += ["Beyond noise", "GAFF params", f"Rank ({a.study.selection_split})"]
+    rows = []
+    for i, label in enumerate(a.study.phase2_stage_sets):
+        cells = a.study.phase2(label)
+        default = a.stats(cells[0][1])
+        for config, result in cells:
+            stats = a.stats(result)
+            if config == cells[0][0]:
+                delta_text, flag = "default", ""
+            else:
+                delta = difference(stats, default, a.noise)
+                delta_text, flag = effect(delta), noise_flag(delta)
+            rows.append(
+                [
+                    f"Top #{i + 1} {label}",
+                    config.se_reduction,
+                    config.inter_shared,
+                    config.merge_bottleneck,
+                    mean_std(stats) if result is not None else "not finished",
+                    delta_text,
+                    flag,
+                    count(result.parameter("gaff_total")) if result is not None else "—",
+                    rank_text(a.rank_of(result, a.phase2_ranking)) if result is not None else "—",
+                ]
+            )
+    return markdown_table(header, rows)
+
+
+def _interaction_lines(a: Analysis) -> list[str]:
+    grid = a.study.phase2_configurations()
+    lines = []
+    for f, g in (
+        ("se_reduction", "merge_bottleneck"),
+        ("se_reduction", "inter_shared"),
+        ("inter_shared", "merge_bottleneck"),
+    ):
+        result = interaction(grid, (f, g), a.measure(), a.noise)
+        f0, f1 = (level(f, v) for v in FACTOR_VALUES[f])
+        g0, g1 = (level(g, v) for v in FACTOR_VALUES[g])
+        lines.append(
+            f"{f0}→{f1} effect with {g1} minus with {g0} ({result.squares} complete 2 × 2 "
+            f"squares): {judged(result.estimate)}."
+        )
+    lines.append(
+        "Guide §6.2.4 asks whether r8 + bottleneck compensates for the compression: that is "
+        "the first line (positive: the bottleneck helps r8 more than r4)."
+    )
+    return lines

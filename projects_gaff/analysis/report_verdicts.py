@@ -1,0 +1,329 @@
+"""Report sections that judge: the hypotheses H1–H4 (guide §2.3), GAFF against the
+baseline, RGB only and CSSA (§6.3, §8.2), and the final recommendation (§6.2.5).
+
+Every sentence carries the number it rests on, and every comparison says whether it is
+larger than the seed noise.
+"""
+
+from __future__ import annotations
+
+from .findings import Analysis, Finding, level
+from .methods import METHOD_NAMES
+from .model import Configuration
+from .report_phases import selection_stats
+from .stats import Estimate, Pair, ap, difference, seed_noise
+from .tables import (
+    COST_ROWS,
+    cost_cells,
+    count,
+    effect,
+    judged,
+    markdown_table,
+    mean_std,
+    noise_flag,
+    number,
+)
+
+_HYPOTHESIS_COLUMNS = (
+    "", "Hypothesis", "Prediction", "Effect", "2 SE", "Pairs (> 0)", "Beyond noise", "Verdict",
+)  # fmt: skip
+EQUIVALENCE_NOTE = (
+    "is0 (two 2C→C convs) and is1 (one 2C→2C conv split in two) compute the same family of "
+    "functions from the same initial distribution (DESIGN_NOTES §2; a test copies one into "
+    "the other and gets identical outputs), so the true is0 − is1 effect is zero and any "
+    "gap measured here is noise. With the same seed the two modes even start from identical "
+    "weights (the shared conv draws the same numbers, in the same order, as the two separate "
+    "ones) and see the same data order, so a same-seed pair can differ *less* than two seeds "
+    "do. Either way the pairs are no evidence for or against asymmetric attention; a truly "
+    "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
+)
+# Where a missing reference run comes from (configs/fusion/, README "Fusion methods").
+_REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CSSA"}
+_HOW_TO_RUN = {
+    "none": "configs/fusion/none.yaml (or configs/baseline_nofusion.yaml)",
+    "rgb": "configs/fusion/modality/rgb.yaml",
+    "cssa": "configs/fusion/cssa_t05.yaml (and cssa_t03 / cssa_t07)",
+}
+
+
+# ---- hypotheses ------------------------------------------------------------------------
+
+
+def hypotheses_section(a: Analysis) -> str:
+    parts = [
+        "## Hypotheses H1–H4 (guide §2.3)",
+        "Each effect is the mean over all *pairs* of configurations that differ only in that "
+        "factor (same stage set, same other two hyper-parameters) of favoured − other, so a "
+        f"positive value supports the hypothesis. H1–H3 use {a.split} AP; H4 the val − train "
+        "total loss at the last epoch. *Beyond noise*: |effect| > 2 SE, the standard error "
+        "of the mean pair difference from the pooled seed noise.",
+        markdown_table(
+            _HYPOTHESIS_COLUMNS,
+            [_hypothesis_row(f) for f in a.findings],
+        ),
+    ]
+    for finding in a.findings:
+        parts.append(_hypothesis_text(a, finding))
+    return "\n\n".join(parts)
+
+
+def _hypothesis_row(f: Finding) -> list:
+    h, estimate = f.hypothesis, f.effect.estimate
+    digits = 3 if h.on_gap else 2
+    return [
+        h.code,
+        h.claim,
+        h.prediction,
+        number(estimate.value if estimate is not None else None, digits, sign=True),
+        number(estimate.threshold if estimate is not None else None, digits),
+        f"{len(f.effect.pairs)} ({f.effect.agreeing})",
+        noise_flag(estimate),
+        f.verdict,
+    ]
+
+
+def _hypothesis_text(a: Analysis, f: Finding) -> str:
+    h, estimate = f.hypothesis, f.effect.estimate
+    title = f"### {h.code}: {h.claim} ({h.prediction})"
+    if estimate is None:
+        measure = "per-epoch losses (metrics_per_epoch.csv)" if h.on_gap else f"{a.split} AP"
+        return (
+            f"{title}\n\nNot testable yet: no two finished configurations that differ only "
+            f"in {h.factor} both have {measure} (phase 2 provides these pairs)."
+        )
+    digits = 3 if h.on_gap else 2
+    pairs = "; ".join(_pair_text(f, p, digits) for p in f.effect.pairs)
+    text = (
+        f"{title}\n\n**{f.verdict}**: {h.contrast} = "
+        f"{judged(estimate, not h.on_gap, '' if h.on_gap else ' AP', digits)}; "
+        f"{f.effect.agreeing} of "
+        f"{len(f.effect.pairs)} pairs are positive.\n\nPairs ({h.contrast}): {pairs}."
+    )
+    if h.factor == "inter_shared":
+        text += f"\n\n*Note.* {EQUIVALENCE_NOTE} Here |{h.contrast}| = {abs(estimate.value):.2f}"
+        text += (
+            f" against a pooled seed σ of {a.noise.sigma:.2f}."
+            if a.noise.known
+            else " with the seed noise unknown."
+        )
+    if h.on_gap:
+        text += (
+            "\n\nThe gap is the validation minus the training total loss at the last epoch "
+            "with both (metrics_per_epoch.csv); a smaller gap means less overfitting."
+        )
+    return text
+
+
+def _pair_text(f: Finding, pair: Pair, digits: int) -> str:
+    """``s4 is0 mb0 -1.00``: the pair's common configuration and its difference."""
+    config, factor = pair.favoured.gaff, f.hypothesis.factor
+    common = [p for p in config.code.split("_") if p != level(factor, getattr(config, factor))]
+    return f"{' '.join(common)} {pair.diff:+.{digits}f}"
+
+
+# ---- comparisons (§6.3, §8.2) ----------------------------------------------------------
+
+
+def comparison_section(a: Analysis) -> str:
+    best = a.best
+    parts = ["## GAFF vs baseline, RGB only and CSSA (guide §6.3, §8.2)"]
+    if best is None:
+        return parts[0] + "\n\nNo GAFF configuration has finished yet."
+    parts.append(
+        f"Best GAFF = the study's #1 on {a.study.selection_split} AP, `{best.key}`. Δ = GAFF − "
+        "reference; *winner* on AP only when the difference is beyond the seed noise."
+    )
+    for method, title in (
+        ("none", "GAFF vs baseline (no fusion)"),
+        ("rgb", "GAFF vs RGB only"),
+        ("cssa", "GAFF vs CSSA"),
+    ):
+        reference = a.reference(method)
+        if reference is None:
+            parts.append(
+                f"### {title}\n\nNot run: no {_REFERENCE_NAMES[method]} run found. Train "
+                f"{_HOW_TO_RUN[method]} with the study's settings and pass its folder with "
+                "`--extra` (or keep it below the study folder)."
+            )
+        else:
+            parts.append(f"### {title}\n\n{_comparison_table(a, reference, best)}")
+    if a.study.extras:
+        parts.append("### All fusion methods (§8.2)\n\n" + _methods_table(a, best))
+    return "\n\n".join(parts)
+
+
+def _comparison_table(a: Analysis, ref: Configuration, best: Configuration) -> str:
+    name = f"{METHOD_NAMES[ref.method]} ({ref.label})"
+    rows = []
+    for key, label in (("AP", "mAP"), ("AP50", "mAP@50"), ("AP75", "mAP@75")):
+        noise = seed_noise(a.study.grid.values(), ap(a.split, key))
+        ours, theirs = a.stats(best, key), a.stats(ref, key)
+        diff = difference(ours, theirs, noise)
+        rows.append([label, mean_std(theirs), mean_std(ours), effect(diff), _winner(diff, name)])
+    for row in COST_ROWS:
+        theirs, ours = row.value(ref), row.value(best)
+        if None in (theirs, ours) or theirs == ours:
+            winner = "—"
+        else:
+            winner = "GAFF" if (ours < theirs) == row.lower_is_better else name
+        rows.append([row.label, row.cell(ref), row.cell(best), relative(theirs, ours), winner])
+    header = ["Metric", name, f"Best GAFF {best.key}", "Δ GAFF − ref (2 SE)", "Winner"]
+    return markdown_table(header, rows)
+
+
+def _winner(diff: Estimate | None, reference: str) -> str:
+    """Who has the higher AP, when the difference is beyond the seed noise."""
+    if diff is None:
+        return "—"
+    if diff.exceeds_noise is None:
+        return "unknown (noise unknown)"
+    if not diff.exceeds_noise:
+        return "tie (within noise)"
+    return "GAFF" if diff.value > 0 else reference
+
+
+def relative(theirs: float | None, ours: float | None) -> str:
+    """Relative change of a cost (``+7.1 %``); ``—`` when either is unknown."""
+    if theirs is None or ours is None:
+        return "—"
+    if theirs == 0:
+        return f"+{count(ours)}" if ours else "0"
+    return f"{100 * (ours - theirs) / theirs:+.1f} %"
+
+
+def _methods_table(a: Analysis, best: Configuration) -> str:
+    header = ["Method", "Run", "Seeds", f"{a.split} AP", f"{a.study.selection_split} AP"]
+    header += ["Params (M)", "Fusion params", "GFLOPs", "Time (h)", "Settings"]
+    rows = [
+        [
+            METHOD_NAMES[c.method],
+            c.label,
+            len(c.runs),
+            mean_std(a.stats(c)),
+            mean_std(selection_stats(a, c)),
+            *cost_cells(c),
+            c.differs or "the study's",
+        ]
+        for c in [best, *a.study.extras]
+    ]
+    return markdown_table(header, rows)
+
+
+# ---- recommendation --------------------------------------------------------------------
+
+
+def recommendation_section(a: Analysis) -> str:
+    best = a.best
+    title = "## Recommendation (guide §6.2.5)"
+    if best is None:
+        return f"{title}\n\nNothing to recommend: no configuration has finished."
+    sel = a.study.selection_split
+    first = a.overall_ranking[0]
+    best_line = (
+        f"**Best configuration**: `{best.key}`, #1 of {len(a.overall_ranking)} on {sel} AP "
+        f"({mean_std(first.stats)}, {len(best.runs)} seed(s))"
+    )
+    if sel != a.split:
+        best_line += f"; {a.split} AP {mean_std(a.stats(best))}"
+    lines = [
+        best_line + ".",
+        _ties_line(a),
+        _cost_line(a, best),
+        *_gain_lines(a, best),
+        _sharing_line(a),
+        *_next_steps(a),
+    ]
+    return title + "\n\n" + "\n".join(f"- {line}" for line in lines if line)
+
+
+def _ties_line(a: Analysis) -> str:
+    ranking, sel = a.overall_ranking, a.study.selection_split
+    if len(ranking) < 2:
+        return ""
+    second = ranking[1]
+    gap = f"#2 `{second.key}` is {second.gap_to_best:.2f} lower on {sel} AP"
+    if not a.selection_noise.known:
+        return (
+            f"{gap}; with one seed per configuration that gap cannot be told from seed noise "
+            "(the earlier study's whole one-seed spread was 2.1 points, DESIGN_NOTES §1)."
+        )
+    tied = [a.config(r.key) for r in ranking[1:] if r.within_noise_of_best]
+    if not tied:
+        return f"{gap}, beyond the seed noise: the best configuration is clearly ahead."
+    cheapest = min([a.best, *tied], key=lambda c: c.parameter("gaff_total") or 0)
+    text = (
+        f"{len(tied)} other configuration(s) are within the seed noise of #1 on {sel} AP "
+        f"(pooled σ {a.selection_noise.sigma:.2f}); {gap}."
+    )
+    if cheapest is not a.best:
+        text += (
+            f" The cheapest of them, `{cheapest.key}` ({count(cheapest.parameter('gaff_total'))}"
+            f" GAFF parameters vs {count(a.best.parameter('gaff_total'))}, {a.split} AP "
+            f"{mean_std(a.stats(cheapest))}), is the choice when cost matters."
+        )
+    return text
+
+
+def _cost_line(a: Analysis, best: Configuration) -> str:
+    total, gaff, gflops, hours = (row.value(best) for row in COST_ROWS[:4])
+    share = f" ({100 * gaff / total:.2f} % of {total / 1e6:.2f}M)" if total and gaff else ""
+    known = [
+        f"{count(gaff)} GAFF parameters{share}" if gaff is not None else "",
+        f"{number(gflops, 1)} GFLOPs" if gflops is not None else "",
+        f"{number(hours)} h training" if hours is not None else "",
+    ]
+    if not any(known):
+        return "Cost: not in the results (no parameter counts, GFLOPs or times)."
+    text = "Cost: " + ", ".join(k for k in known if k)
+    baseline = a.reference("none")
+    if baseline is not None:
+        base_gflops, base_hours = (row.value(baseline) for row in COST_ROWS[2:4])
+        text += (
+            f"; against the no-fusion baseline's {number(base_gflops, 1)} GFLOPs and "
+            f"{number(base_hours)} h that is {relative(base_gflops, gflops)} GFLOPs and "
+            f"{relative(base_hours, hours)} time"
+        )
+    return text + "."
+
+
+def _gain_lines(a: Analysis, best: Configuration) -> list[str]:
+    lines = []
+    for method, name in (("none", "the no-fusion baseline"), ("cssa", "CSSA")):
+        reference = a.reference(method)
+        if reference is None:
+            lines.append(f"Gain vs {name}: unknown ({_REFERENCE_NAMES[method]} not run).")
+            continue
+        diff = difference(a.stats(best), a.stats(reference), a.noise)
+        lines.append(
+            f"Expected gain vs {name} (`{reference.label}`, {a.split} AP "
+            f"{mean_std(a.stats(reference))}): {judged(diff)}."
+        )
+    return lines
+
+
+def _sharing_line(a: Analysis) -> str:
+    h2 = next(f for f in a.findings if f.hypothesis.factor == "inter_shared")
+    if h2.effect.estimate is None:
+        return (
+            "Inter-modality sharing: is0 and is1 are the same function family "
+            "(DESIGN_NOTES §2); choose either."
+        )
+    return (
+        f"Inter-modality sharing: the measured is0 − is1 = {h2.effect.estimate.value:+.2f} is "
+        "noise by construction (same function family, DESIGN_NOTES §2): choose either."
+    )
+
+
+def _next_steps(a: Analysis) -> list[str]:
+    steps = []
+    if not a.selection_noise.known:
+        steps.append(
+            "Next: measure the seed noise (`tools/ablate.py --seeds 3`, at least for the top "
+            "configurations); until then no ranking above is supported by the data."
+        )
+    if a.study.missing:
+        steps.append(
+            f"Next: {len(a.study.missing)} planned run(s) are not finished (see Status); "
+            "the numbers above may change."
+        )
+    return steps

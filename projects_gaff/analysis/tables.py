@@ -1,0 +1,128 @@
+"""Number formats and Markdown tables of the report (one format per kind of number, so
+the text, the tables and the plot labels say the same thing)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..study.ranking import SeedStats
+from .model import Configuration
+from .stats import EARLIER_SPREAD, Estimate
+
+
+def count(value: float | None) -> str:
+    """Parameters: ``28.8K``, ``1.84M``."""
+    if value is None:
+        return "—"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:.1f}K"
+    return f"{value:.0f}"
+
+
+def number(value: float | None, digits: int = 2, sign: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def mean_std(stats: SeedStats | None, digits: int = 2) -> str:
+    """``83.40 ± 0.21`` (seed std), or the single value with one seed."""
+    if stats is None:
+        return "—"
+    if stats.std is None:
+        return f"{stats.mean:.{digits}f}"
+    return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
+
+
+def effect(estimate: Estimate | None, digits: int = 2) -> str:
+    """``+0.40 (2 SE 0.31)``: an effect and the seed-noise threshold it is compared with."""
+    if estimate is None:
+        return "—"
+    if estimate.threshold is None:
+        return f"{estimate.value:+.{digits}f}"
+    return f"{estimate.value:+.{digits}f} (2 SE {estimate.threshold:.{digits}f})"
+
+
+def noise_flag(estimate: Estimate | None) -> str:
+    """Whether an effect is larger than the seed noise: yes / no / unknown."""
+    if estimate is None:
+        return "—"
+    return {True: "yes", False: "no", None: "unknown"}[estimate.exceeds_noise]
+
+
+@dataclass(frozen=True)
+class CostRow:
+    label: str
+    value: Callable[[Configuration], float | None]
+    text: Callable[[float], str]
+    lower_is_better: bool = True
+
+    def cell(self, config: Configuration) -> str:
+        value = self.value(config)
+        return "—" if value is None else self.text(value)
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+COST_ROWS = (
+    CostRow("Params (M)", lambda c: c.parameter("total"), lambda v: f"{v / 1e6:.2f}"),
+    CostRow("Fusion params", lambda c: c.parameter("gaff_total"), count),
+    CostRow("GFLOPs", lambda c: c.first.gflops, lambda v: f"{v:.1f}"),
+    CostRow("Time (h)", lambda c: _mean([r.training_hours for r in c.runs]), lambda v: f"{v:.2f}"),
+    CostRow("Inference FPS", lambda c: _mean([r.inference_fps for r in c.runs]),
+            lambda v: f"{v:.1f}", lower_is_better=False),
+    CostRow("Peak memory (GB)", lambda c: _mean([r.peak_memory_mb for r in c.runs]),
+            lambda v: f"{v / 1024:.1f}"),
+)  # fmt: skip
+TABLE_COSTS = COST_ROWS[:4]  # the guide's table columns: parameters, overhead, GFLOPs, time
+
+
+def cost_cells(config: Configuration) -> list[str]:
+    return [row.cell(config) for row in TABLE_COSTS]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join(" --- " for _ in header) + "|")
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def judged(
+    estimate: Estimate | None, on_ap: bool = True, unit: str = " AP", digits: int = 2
+) -> str:
+    """An effect with its verdict against the seed noise, for the report's sentences:
+    ``+0.40, beyond the seed noise (2 SE 0.31)``. With the noise unknown, an AP effect is
+    set against the earlier one-seed study's whole spread (DESIGN_NOTES §1)."""
+    if estimate is None:
+        return "not measurable (no data)"
+    value = f"{estimate.value:+.{digits}f}{unit}"
+    if estimate.se is None:
+        if not on_ap:
+            return f"{value}; seed noise unknown (one seed per configuration)"
+        low, high = EARLIER_SPREAD
+        size = "below" if abs(estimate.value) < high - low else "above"
+        return (
+            f"{value}; seed noise unknown, {size} the earlier one-seed study's "
+            f"{high - low:.1f}-point spread (DESIGN_NOTES §1)"
+        )
+    where = "beyond" if estimate.exceeds_noise else "within"
+    return f"{value}, {where} the seed noise (2 SE {estimate.threshold:.{digits}f})"
+
+
+def image(path: Path | None, caption: str) -> str:
+    """A figure of the report (linked by file name: the PNGs sit beside report.md)."""
+    if path is None:
+        return f"*{caption}: not drawn (no data for it yet).*"
+    return f"![{caption}]({path.name})\n\n*{caption}.*"

@@ -1,0 +1,76 @@
+"""tools/benchmark.py runs and writes its tables (no timing assertions: the machine is shared)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import CONFIGS, REPO_ROOT
+
+from projects_gaff.benchmark import (
+    BREAKDOWN_COLUMNS,
+    ROOFLINE_COLUMNS,
+    TABLE_COLUMNS,
+    Settings,
+    run,
+)
+
+TINY = ["--size", "64", "64", "--repeats", "1", "--warmup", "1", "--infer-batch", "2"]
+
+
+def _csv(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_cli_writes_all_tables(tmp_path):
+    out = tmp_path / "bench"
+    command = [
+        sys.executable, str(REPO_ROOT / "tools" / "benchmark.py"),
+        "--configs", str(CONFIGS / "quick" / "baseline_nofusion.yaml"),
+        str(CONFIGS / "quick" / "gaff_s23.yaml"),
+        "--output", str(out), *TINY,
+        "--fp32-matmul", "--matmul-size", "64", "--breakdown", "--breakdown-steps", "1",
+        "--", "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    columns, rows = _csv(out / "benchmark.csv")
+    assert columns == TABLE_COLUMNS
+    assert [r["name"] for r in rows] == ["baseline_nofusion", "gaff_s23"]
+    assert float(rows[0]["step_ratio"]) == 1.0
+    assert all(float(r["train_img_s"]) > 0 and float(r["params_m"]) > 0 for r in rows)
+    assert _csv(out / "roofline.csv")[0] == ROOFLINE_COLUMNS
+    columns, rows = _csv(out / "breakdown.csv")
+    assert columns == BREAKDOWN_COLUMNS
+    assert {"MiT streams (fwd)", "fusion blocks (fwd)", "total step"} <= {
+        r["component"] for r in rows
+    }
+    markdown = (out / "benchmark.md").read_text()
+    assert "| " + " | ".join(TABLE_COLUMNS) + " |" in markdown
+    assert "item 2" in markdown and "item 3" in markdown
+    assert (out / "profile_gaff_s23.txt").stat().st_size > 0
+
+
+def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
+    settings = Settings(
+        configs=[str(CONFIGS / "gaff_s23.yaml")],
+        opts=[*tiny_dataset, "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1"],
+        output=tmp_path,
+        height=64,
+        width=64,
+        infer_batch=1,
+        repeats=1,
+        warmup=1,
+        real_data=True,
+        breakdown=True,
+        breakdown_steps=1,
+    )
+    files = run(settings)
+    _, rows = _csv(files["breakdown"])
+    data = next(r for r in rows if r["component"] == "data loading (wait)")
+    assert float(data["seconds"]) > 0
