@@ -25,9 +25,9 @@ from projects_gaff.analysis.report import PLOTS
 from projects_gaff.study.plan import GaffConfig
 
 # matplotlib's font-config parser calls pyparsing names that pyparsing 3.3 deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:'\\w+' deprecated - use:DeprecationWarning")
 
 P1, P2 = "phase1_stage_selection", "phase2_hyperparameter_tuning"
+FUSION = "fusion_comparison"  # tools/ablate.py --study fusion, same --output-base
 SIGMA = math.sqrt(2)
 # 2 SE of a mean over 4 pairs whose sizes sum 1/n to 7 (see the module docstring)
 PAIR_THRESHOLD = 2 * SIGMA * math.sqrt(7) / 4
@@ -106,24 +106,27 @@ def study(tmp_path: Path) -> Path:
     (base / "phase2_selection.json").write_text(json.dumps({"selection": ["s4"]}))
     none_yaml = "MODEL:\n  GAFF:\n    STAGES: []\n  FUSION:\n    TYPE: none\n"
     for seed, test in ((0, 76.0), (1, 78.0)):
-        name = "none" + (f"_seed{seed}" if seed else "")
-        write_run(base / "fusion" / name, test, seed=seed, gaff=0, yaml=none_yaml)
+        name = "exp_101_none" + (f"_seed{seed}" if seed else "")
+        write_run(base / FUSION / name, test, seed=seed, gaff=0, yaml=none_yaml)
     # CSSA trained for 30 epochs instead of 3: listed, never a reference
-    cssa = base / "fusion" / "cssa_long"
+    cssa = base / FUSION / "exp_105_cssa_t05_s23"
     write_run(cssa, 90.0, gaff=20, yaml="MODEL:\n  FUSION:\n    TYPE: cssa\n")
     (cssa / "config.json").write_text(json.dumps({"seed": 0, "backbone": "mit_b1", "epochs": 30}))
     return base
 
 
 def test_loading_finds_runs_seeds_extras_and_what_is_missing(study):
-    data = load_results(study, extra=[study / "fusion"])  # found twice, counted once
+    data = load_results(study, extra=[study / FUSION])  # found twice, counted once
     assert len(data.grid) == 6 + 7 and data.phase2_stage_sets == ("s4",) and data.seeds == 2
     assert len(data.grid[GaffConfig((4,), 8)].runs) == 2
     assert "exp_007_s234_r4_is0_mb0: partial" in data.missing
     assert "exp_008_s1234_r4_is0_mb0: FAILED (loss became NaN/inf)" in data.missing
     assert "exp_001_s1_r4_is0_mb0 seed 1: pending" in data.missing  # two seeds planned
     extras = [(c.label, c.method, len(c.runs), c.differs) for c in data.extras]
-    assert extras == [("cssa_long", "cssa", 1, "epochs 30 vs 3"), ("none", "none", 2, "")]
+    assert extras == [
+        ("exp_101_none", "none", 2, ""),
+        ("exp_105_cssa_t05_s23", "cssa", 1, "epochs 30 vs 3"),
+    ]
 
 
 def test_noise_effects_rankings_and_verdicts(study):
@@ -152,7 +155,7 @@ def test_noise_effects_rankings_and_verdicts(study):
     # s4 (85, 2 seeds) vs s1 (86.5, 1 seed): 1.5 < 2√2·√1.5; s2 (80): 6.5 > 2√2·√2
     assert within["s4_"] is True and within["s2_"] is False
     assert a.best.key == "s4_r8_is0_mb1"
-    assert a.reference("none").label == "none" and a.reference("cssa") is None
+    assert a.reference("none").label == "exp_101_none" and a.reference("cssa") is None
 
 
 def test_report_has_every_section_table_and_figure(study, tmp_path):
@@ -176,15 +179,15 @@ def test_report_has_every_section_table_and_figure(study, tmp_path):
         "σ(test AP) = 1.41, pooled over 3 configurations with ≥ 2 seeds (3 degrees of freedom)",
         "same family of functions",  # the is0/is1 note
         "- exp_008_s1234_r4_is0_mb0: FAILED (loss became NaN/inf)",
-        "### GAFF vs CSSA\n\nNot run: no CSSA run found.",
-        "- cssa_long was trained with other settings than the study (epochs 30 vs 3): listed, "
-        "but not used as a reference",
+        "### GAFF vs CSSA\n\nNot run: no CSSA run with the study's settings found.",
+        "- exp_105_cssa_t05_s23 was trained with other settings than the study "
+        "(epochs 30 vs 3): listed, but not used as a reference",
         "| mAP | 77.00 ± 1.41 | 88.00 | +11.00 (2 SE 3.46) | GAFF |",
         "**Best configuration**: `s4_r8_is0_mb1`, #1 of 13 on val AP (89.00, 1 seed(s)); "
         "test AP 88.00.",
         "The cheapest of them, `s1_r4_is0_mb0` (28.8K GAFF parameters vs 2.24M",
-        "Expected gain vs the no-fusion baseline (`none`, test AP 77.00 ± 1.41): +11.00 AP, "
-        "beyond the seed noise (2 SE 3.46).",
+        "Expected gain vs the no-fusion baseline (`exp_101_none`, test AP 77.00 ± 1.41): "
+        "+11.00 AP, beyond the seed noise (2 SE 3.46).",
         "Small objects (test APs): early single stages (s1, s2) 59.50 vs late (s3, s4) 62.50: "
         "early − late = -3.00 AP, beyond the seed noise (2 SE 2.45).",
     ):
@@ -216,13 +219,15 @@ def test_partial_study_reports_what_is_missing(tmp_path):
                      "curves_phase1"}  # fmt: skip
 
 
-def test_cli_refuses_a_missing_folder(tmp_path):
+@pytest.mark.parametrize("name", ["nope", "empty"])
+def test_cli_refuses_what_is_not_a_study(tmp_path, name):
+    (tmp_path / "empty").mkdir()
+    analyze = [sys.executable, str(REPO_ROOT / "tools" / "analyze.py")]
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "tools" / "analyze.py"), "--output-base",
-         str(tmp_path / "nope")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 2 and result.stderr.startswith("error: ")
+        [*analyze, "--output-base", str(tmp_path / name)], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: "), result.stderr
+    assert not (tmp_path / name / "report.md").exists()
 
 
 def test_analysis_imports_without_torch():

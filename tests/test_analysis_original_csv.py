@@ -15,7 +15,6 @@ from projects_gaff.analysis import analyse, load_results, write_report
 from projects_gaff.study.plan import GaffConfig
 
 # matplotlib's font-config parser calls pyparsing names that pyparsing 3.3 deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:'\\w+' deprecated - use:DeprecationWarning")
 
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_summary.csv"
 

@@ -13,7 +13,6 @@ from detectron2.modeling import build_backbone, build_model
 from projects_gaff.fusion import capture_attention
 
 # matplotlib's font-config parser calls pyparsing names that pyparsing 3.3 deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:'\\w+' deprecated - use:DeprecationWarning")
 
 
 def test_capture_records_every_map_at_its_stage_resolution():

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, REPO_ROOT
 
+from projects_gaff.analysis.tables import count
 from projects_gaff.atomic import read_csv
 from projects_gaff.study.lock import pid_alive
 
@@ -119,6 +120,25 @@ def test_killed_study_reruns_without_redoing_and_resumes(phase1):
     assert {
         rows[f"1/{n}"]["status"] for n in ("exp_003_s3_r4_is0_mb0", "exp_008_s1234_r4_is0_mb0")
     } == {"pending"}
+
+
+def test_analysis_report_of_the_real_phase1(phase1):
+    """tools/analyze.py on this real study: the report quotes exp_002's own files."""
+    base = phase1["base"]
+    analyze = [sys.executable, str(REPO_ROOT / "tools" / "analyze.py"), "--output-base", str(base)]
+    result = subprocess.run(analyze, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = base / P1 / "exp_002_s2_r4_is0_mb0"
+    final = json.loads((run / "final_results.json").read_text())
+    info = json.loads((run / "model_info.json").read_text())
+    text = (base / "report.md").read_text()
+    assert f"| [2] s2 | 1 | {final['test']['AP']:.2f} | {final['test']['AP50']:.2f} |" in text
+    assert f"| {count(info['parameters']['gaff_total'])} |" in text
+    assert "Configurations finished: 2 of 8 planned" in text
+    assert "- exp_003_s3_r4_is0_mb0: pending" in text
+    for name in ("phase1_ap", "phase1_cost", "curves_phase1"):
+        assert (base / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    assert not (base / "phase2_heatmap.png").exists()
 
 
 def test_phase2_top1_on_val_with_a_failing_run(phase1, tiny_dataset):

@@ -1,7 +1,7 @@
 """Which fusion method a run outside the study's grid used (baselines, CSSA, add, concat ...).
 
 A run folder's ``config.yaml`` is the full Detectron2 config (``MODEL.FUSION``, ``MODEL.GAFF``,
-``MODEL.MIT``); ``config.json`` only has the study's fields, so it is the fallback. The
+``MODEL.MIT``); ``config.json``'s study fields are the fallback. The
 method decides which guide §6.3 table a run belongs to: ``none`` is the no-fusion baseline,
 ``rgb`` the RGB-only model, ``cssa`` the CSSA comparison.
 """
@@ -44,11 +44,12 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
     stages = gaff.get("STAGES", settings.get("gaff_stages"))  # None: not recorded
     unfused = mit.get("UNFUSED_OUTPUT", settings.get("unfused_output", "sum"))
     aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
-    kind = fusion.get("TYPE", "gaff")
+    kind = fusion.get("TYPE", settings.get("fusion_type", "gaff"))
+    stage_types = fusion.get("STAGE_TYPES", settings.get("fusion_stage_types"))
     if stages == [] or kind == "none":
         if unfused == "rgb":
             return "rgb"
         return "none" if unfused == "sum" and aux == DEFAULT_AUX else "other"
-    if fusion.get("STAGE_TYPES") or aux != DEFAULT_AUX:
+    if stage_types or aux != DEFAULT_AUX:
         return "other"
     return kind if kind in METHOD_NAMES else "other"

@@ -40,9 +40,9 @@ EQUIVALENCE_NOTE = (
 # Where a missing reference run comes from (configs/fusion/, README "Fusion methods").
 _REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CSSA"}
 _HOW_TO_RUN = {
-    "none": "configs/fusion/none.yaml (or configs/baseline_nofusion.yaml)",
-    "rgb": "configs/fusion/modality/rgb.yaml",
-    "cssa": "configs/fusion/cssa_t05.yaml (and cssa_t03 / cssa_t07)",
+    "none": "`tools/ablate.py --study fusion --only exp_101` (configs/fusion/none.yaml)",
+    "rgb": "`tools/ablate.py --study modality --only exp_201` (configs/fusion/modality/rgb.yaml)",
+    "cssa": "`tools/ablate.py --study fusion --only exp_104,exp_105,exp_106` (CSSA t0.3/0.5/0.7)",
 }
 
 
@@ -141,9 +141,9 @@ def comparison_section(a: Analysis) -> str:
         reference = a.reference(method)
         if reference is None:
             parts.append(
-                f"### {title}\n\nNot run: no {_REFERENCE_NAMES[method]} run found. Train "
-                f"{_HOW_TO_RUN[method]} with the study's settings and pass its folder with "
-                "`--extra` (or keep it below the study folder)."
+                f"### {title}\n\nNot run: no {_REFERENCE_NAMES[method]} run with the study's "
+                f"settings found. Run {_HOW_TO_RUN[method]} with this study's `--output-base`, "
+                "or pass a run folder trained with the same settings with `--extra`."
             )
         else:
             parts.append(f"### {title}\n\n{_comparison_table(a, reference, best)}")
