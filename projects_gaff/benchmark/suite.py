@@ -171,15 +171,9 @@ def run(settings: Settings) -> dict[str, Path]:
         markdown_table(list(rows.values()), TABLE_COLUMNS),
     ]
     if settings.fp32_matmul:
+        roofline_args = (settings.infer_batch, settings.matmul_size, settings.repeats)
         roofs = [
-            {
-                "name": w.name,
-                **dataclasses.asdict(
-                    measure_roofline(
-                        w, settings.infer_batch, settings.matmul_size, settings.repeats
-                    )
-                ),
-            }
+            {"name": w.name, **dataclasses.asdict(measure_roofline(w, *roofline_args))}
             for w in workloads
         ]
         files["roofline"] = out / "roofline.csv"
