@@ -51,6 +51,18 @@ def tiny_dataset(tmp_path_factory) -> list[str]:
     ]  # fmt: skip
 
 
+def study_options(tmp_path: Path, **kw):
+    """Options of a study under ``tmp_path`` on the study's base config."""
+    from projects_gaff.study import StudyOptions
+
+    return StudyOptions(
+        output_base=tmp_path / "study",
+        config_file=CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
+        train_script=REPO_ROOT / "tools" / "train_net.py",
+        **kw,
+    )
+
+
 @pytest.fixture
 def llvip_root() -> Path:
     if not LLVIP_ROOT.is_dir():

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, REPO_ROOT, make_cfg
+from conftest import CONFIGS, REPO_ROOT, make_cfg, study_options
 
-from projects_gaff.study import FUSION, MODALITY, Study, StudyError, StudyOptions
+from projects_gaff.study import FUSION, MODALITY, Study, StudyError
 from projects_gaff.study.comparison import DEFAULT_STAGES, parse_stages
 
 ABLATE = str(REPO_ROOT / "tools" / "ablate.py")
@@ -24,15 +23,6 @@ MODALITY_NAMES = [
     "exp_201_rgb", "exp_202_thermal", "exp_203_event", "exp_204_rgb_thermal_s23",
     "exp_205_rgb_event_s23", "exp_206_thermal_event", "exp_207_rgb_thermal_event_s23",
 ]  # fmt: skip
-
-
-def options(tmp_path: Path, **kw) -> StudyOptions:
-    return StudyOptions(
-        output_base=tmp_path / "study",
-        config_file=CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
-        train_script=REPO_ROOT / "tools" / "train_net.py",
-        **kw,
-    )
 
 
 def test_fusion_and_modality_plans_are_named_numbered_and_foldered():
@@ -101,9 +91,9 @@ def test_bad_fusion_stages_are_refused(text):
 )
 def test_bad_comparison_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(options(tmp_path, study="fusion", **kw))
+        Study(study_options(tmp_path, study="fusion", **kw))
     with pytest.raises(StudyError, match="--fusion-stages is for --study fusion"):
-        Study(options(tmp_path, fusion_stages=(3,)))
+        Study(study_options(tmp_path, fusion_stages=(3,)))
 
 
 def test_fusion_dry_run_prints_the_table_and_writes_nothing(tmp_path):

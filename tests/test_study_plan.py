@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, REPO_ROOT
+from conftest import REPO_ROOT, study_options
 
 from projects_gaff.study import (
     Study,
     StudyError,
-    StudyOptions,
     parse_stage_label,
     phase1_plan,
     phase2_plan,
@@ -31,15 +29,6 @@ GUIDE_S3 = [
     "exp_012_s3_r8_is0_mb0", "exp_013_s3_r8_is0_mb1", "exp_014_s3_r8_is1_mb0",
     "exp_015_s3_r8_is1_mb1",
 ]  # fmt: skip
-
-
-def options(tmp_path: Path, **kw) -> StudyOptions:
-    return StudyOptions(
-        output_base=tmp_path / "study",
-        config_file=CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
-        train_script=REPO_ROOT / "tools" / "train_net.py",
-        **kw,
-    )
 
 
 def test_phase1_is_the_guides_eight_stage_sets():
@@ -121,7 +110,7 @@ def test_unknown_stage_labels_are_refused(text):
 )
 def test_bad_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(options(tmp_path, **kw))
+        Study(study_options(tmp_path, **kw))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
@@ -146,9 +135,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
 
 
 def test_dry_run_without_complete_phase1(tmp_path):
-    study = Study(options(tmp_path))
+    study = Study(study_options(tmp_path))
     table = study.plan_table()
     assert len([line for line in table.splitlines() if line.startswith("exp_")]) == 8
     assert "phase 2: top-3 of phase 1 × 8 once phase 1 is complete" in table
     with pytest.raises(StudyError, match="phase 2 needs a complete phase 1"):
-        Study(options(tmp_path, phase="2")).plan_table()
+        Study(study_options(tmp_path, phase="2")).plan_table()
