@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,38 @@ def tiny_dataset(tmp_path_factory) -> list[str]:
         "DATASETS.TEST", "('tiny_test',)",
         *TINY_OPTS_BASE,
     ]  # fmt: skip
+
+
+QUICK = str(CONFIGS / "quick" / "gaff_s23.yaml")
+TRAIN_NET = str(REPO_ROOT / "tools" / "train_net.py")
+
+
+def train_net(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``tools/train_net.py`` as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, TRAIN_NET, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_dataset, tmp_path_factory) -> Path:
+    """Two epochs of GAFF-s23 (mit_b0) on the tiny set: 4 iterations per epoch. Read-only:
+    tests that change it work on a copy."""
+    out = tmp_path_factory.mktemp("run")
+    assert_ok(
+        train_net(
+            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)
+        )
+    )
+    return out
 
 
 def study_options(tmp_path: Path, **kw):

@@ -12,39 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, REPO_ROOT
+from conftest import QUICK, REPO_ROOT, TRAIN_NET, assert_ok, train_net
 
 from projects_gaff.atomic import read_csv
 
-QUICK = str(CONFIGS / "quick" / "gaff_s23.yaml")
-TRAIN_NET = str(REPO_ROOT / "tools" / "train_net.py")
 COCO_KEYS = {"AP", "AP50", "AP75", "APs", "APm", "APl"}
-
-
-def train_net(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, TRAIN_NET, *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> None:
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def finished_run(tiny_dataset, tmp_path_factory) -> Path:
-    """Two epochs of GAFF-s23 (mit_b0) on the tiny set: 4 iterations per epoch."""
-    out = tmp_path_factory.mktemp("run")
-    assert_ok(
-        train_net(
-            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)
-        )
-    )
-    return out
 
 
 def test_run_writes_every_study_file(finished_run):

@@ -42,6 +42,13 @@ def main(args) -> dict | None:
     return trainer.train()
 
 
+def log_traceback(what: str) -> None:
+    """Into training.log once the run's logging is set up; never onto the console alone."""
+    logger = logging.getLogger("projects_gaff")
+    if logger.handlers:
+        logger.exception(what)
+
+
 def run(argv: list[str] | None = None) -> int:
     args = default_argument_parser().parse_args(argv)
     try:
@@ -53,13 +60,24 @@ def run(argv: list[str] | None = None) -> int:
             dist_url=args.dist_url,
             args=(args,),
         )
-    except (KeyError, ValueError, FileNotFoundError, DatasetError, FloatingPointError) as error:
-        # Config and data mistakes: one clear line for the user, the traceback in the log.
-        logging.getLogger("projects_gaff").exception("run failed")
+    except FloatingPointError as error:
+        # Detectron2 stops on a NaN/inf loss or prediction; no result files are written.
+        log_traceback("training diverged")
+        print(
+            f"error: training diverged: {' '.join(str(error).split())} The last good checkpoint "
+            "is kept: lower SOLVER.BASE_LR (or check the data) and rerun with --resume.",
+            file=sys.stderr,
+        )
+        return 3
+    except (KeyError, ValueError, FileNotFoundError, DatasetError) as error:
+        # Config and data mistakes: one clear message for the user, the traceback in the log.
+        log_traceback("run failed")
         message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
-        # A DataLoader worker's error arrives wrapped in its traceback: keep the last line.
-        print(f"error: {message.strip().splitlines()[-1]}", file=sys.stderr)
-        return 2 if not isinstance(error, FloatingPointError) else 3
+        if "Traceback (most recent call last)" in message:
+            # A DataLoader worker's error arrives wrapped in its traceback: keep the last line.
+            message = message.strip().splitlines()[-1]
+        print(f"error: {message.strip()}", file=sys.stderr)
+        return 2
     return 0
 
 

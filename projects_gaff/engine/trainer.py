@@ -71,6 +71,12 @@ class GAFFTrainer(DefaultTrainer):
         self._val_loaders = None
         self.register_hooks(self.build_hooks())
 
+    def resume_or_load(self, resume: bool = True) -> None:
+        """Detectron2's, except that the start iteration comes from the checkpoint actually
+        restored (a corrupt last checkpoint falls back to the one before, or to scratch)."""
+        self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        self.start_iter = self.iter + 1 if self.checkpointer.resumed else 0
+
     @staticmethod
     def _use_amp(cfg: CfgNode) -> bool:
         if cfg.SOLVER.AMP.DTYPE not in AMP_DTYPES:

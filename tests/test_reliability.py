@@ -1,0 +1,84 @@
+"""What happens when things go wrong: corrupt checkpoints, NaN losses, bad data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import QUICK, assert_ok, train_net
+
+from projects_gaff.atomic import read_csv
+
+
+def _unfinished_copy(finished_run: Path, tmp_path: Path) -> Path:
+    """The finished tiny run as a run killed just after its last checkpoint."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "final_results.json").unlink()
+    return out
+
+
+def test_corrupt_last_checkpoint_falls_back_to_the_one_before(finished_run, tiny_dataset, tmp_path):
+    out = _unfinished_copy(finished_run, tmp_path)
+    checkpoints = out / "checkpoints"
+    for name in ("model_0000007.pth", "model_final.pth"):  # a kill while writing them
+        data = (checkpoints / name).read_bytes()
+        (checkpoints / name).unlink()  # best_model.pth may be a hard link: keep it intact
+        (checkpoints / name).write_bytes(data[: len(data) // 3])
+    (checkpoints / "last_checkpoint").write_text("model_0000007.pth")
+
+    result = train_net(
+        "--config-file",
+        QUICK,
+        "--resume",
+        *tiny_dataset,
+        "SOLVER.EPOCHS",
+        "2",
+        "OUTPUT_DIR",
+        str(out),
+    )
+    assert_ok(result)
+    log = (out / "training.log").read_text()
+    assert "model_0000007.pth is unreadable" in log
+    assert "Starting training from iteration 4" in log
+    assert [int(r["iteration"]) for r in read_csv(out / "metrics_per_batch.csv")] == list(range(8))
+    assert [int(r["epoch"]) for r in read_csv(out / "metrics_per_epoch.csv")] == [1, 2]
+    assert json.loads((out / "final_results.json").read_text())["iterations"] == 8
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
+    finished_run, tiny_dataset, tmp_path
+):
+    out = _unfinished_copy(finished_run, tmp_path)
+    before = (out / "checkpoints" / "last_checkpoint").read_text()
+    # A third epoch whose inputs overflow to inf: the loss is NaN at its first iteration.
+    overflow = ["MODEL.PIXEL_STD", "[1e-38, 1e-38, 1e-38, 1e-38, 1e-38]"]
+    args = ["--config-file", QUICK, "--resume", *tiny_dataset, "SOLVER.EPOCHS", "3", *overflow]
+    result = train_net(*args, "OUTPUT_DIR", str(out))
+    assert result.returncode == 3
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: training diverged") and "NaN" in message
+    assert "rerun with --resume" in message
+    assert "Starting training from iteration 8" in (out / "training.log").read_text()
+    assert not (out / "final_results.json").exists()
+    assert (out / "checkpoints" / "last_checkpoint").read_text() == before
+    assert (out / "checkpoints" / before).is_file()
+    assert [int(r["iteration"]) for r in read_csv(out / "metrics_per_batch.csv")] == list(range(8))
+
+
+def test_missing_label_file_names_the_file_and_the_fix(tiny_dataset, tmp_path):
+    opts = list(tiny_dataset)
+    labels = Path(opts[opts.index("DATASETS.GAFF.LABELS") + 1])
+    broken = tmp_path / "labels"
+    shutil.copytree(labels, broken)
+    victim = sorted(broken.glob("*.txt"))[5]
+    victim.unlink()
+    opts[opts.index("DATASETS.GAFF.LABELS") + 1] = str(broken)
+    out = tmp_path / "run"
+    result = train_net("--config-file", QUICK, *opts, "OUTPUT_DIR", str(out))
+    assert result.returncode == 2
+    message = result.stderr[result.stderr.rindex("error:") :]
+    assert str(victim) in message and "label file" in message
+    assert "create it" in message  # the fix: an empty label file marks a frame without objects
+    assert not (out / "final_results.json").exists()
