@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -114,6 +115,7 @@ def test_resume_after_kill_continues_exactly(tiny_dataset, tmp_path):
     deadline = time.monotonic() + 240
     while not tag.is_file() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 0.3))  # somewhere in the second epoch's first iterations
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pytest
 from conftest import QUICK, assert_ok, train_net
 
 from projects_gaff.atomic import read_csv
@@ -67,18 +69,40 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert [int(r["iteration"]) for r in read_csv(out / "metrics_per_batch.csv")] == list(range(8))
 
 
-def test_missing_label_file_names_the_file_and_the_fix(tiny_dataset, tmp_path):
-    opts = list(tiny_dataset)
-    labels = Path(opts[opts.index("DATASETS.GAFF.LABELS") + 1])
-    broken = tmp_path / "labels"
-    shutil.copytree(labels, broken)
-    victim = sorted(broken.glob("*.txt"))[5]
+def _drop_label(folder: Path) -> tuple[Path, str]:
+    victim = sorted(folder.glob("*.txt"))[5]
     victim.unlink()
-    opts[opts.index("DATASETS.GAFF.LABELS") + 1] = str(broken)
+    return victim, "create it"  # an empty label file marks a frame without objects
+
+
+def _bad_yolo_row(folder: Path) -> tuple[Path, str]:
+    victim = sorted(folder.glob("*.txt"))[2]
+    victim.write_text("0 0.5 0.5 1.7 0.2\n")
+    return victim, "[0, 1]"
+
+
+def _wrong_channels(folder: Path) -> tuple[Path, str]:
+    victim = sorted(folder.glob("*.npy"))[3]
+    np.save(victim, np.zeros((160, 192, 3), np.uint8))
+    return victim, "5"
+
+
+@pytest.mark.parametrize(
+    "folder_key, damage",
+    [("DATASETS.GAFF.LABELS", _drop_label), ("DATASETS.GAFF.LABELS", _bad_yolo_row),
+     ("DATASETS.GAFF.IMAGES", _wrong_channels)],
+)  # fmt: skip
+def test_bad_data_names_the_file_and_the_fix(tiny_dataset, tmp_path, folder_key, damage):
+    """Through tools/train_net.py: exit 2, the file and the fix named, no result file."""
+    opts = list(tiny_dataset)
+    at = opts.index(folder_key) + 1
+    broken = tmp_path / "data"
+    shutil.copytree(opts[at], broken)
+    victim, fix = damage(broken)
+    opts[at] = str(broken)
     out = tmp_path / "run"
     result = train_net("--config-file", QUICK, *opts, "OUTPUT_DIR", str(out))
     assert result.returncode == 2
     message = result.stderr[result.stderr.rindex("error:") :]
-    assert str(victim) in message and "label file" in message
-    assert "create it" in message  # the fix: an empty label file marks a frame without objects
+    assert str(victim) in message and fix in message
     assert not (out / "final_results.json").exists()
