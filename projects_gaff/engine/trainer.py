@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import weakref
 
@@ -14,8 +13,7 @@ from detectron2.data import (
     build_detection_train_loader,
 )
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
-from detectron2.modeling import build_model
-from detectron2.solver import build_lr_scheduler, get_default_optimizer_params
+from detectron2.solver import get_default_optimizer_params
 from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 
@@ -26,8 +24,6 @@ from .evaluation import evaluate_coco, validation_loss
 from .hooks import StudyHook
 from .model_info import model_info
 from .step import AccumulatingTrainer
-
-logger = logging.getLogger(__name__)
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -87,12 +83,6 @@ class GAFFTrainer(DefaultTrainer):
 
     # ---- builders ---------------------------------------------------------------
     @classmethod
-    def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
-        model = build_model(cfg)
-        logger.info("Model:\n%s", model)
-        return model
-
-    @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         params = get_default_optimizer_params(
             model,
@@ -120,10 +110,6 @@ class GAFFTrainer(DefaultTrainer):
         else:
             raise ValueError(f"SOLVER.OPTIMIZER {name!r} is not one of ['SGD', 'AdamW']")
         return maybe_add_gradient_clipping(cfg, optimizer)
-
-    @classmethod
-    def build_lr_scheduler(cls, cfg: CfgNode, optimizer: torch.optim.Optimizer):
-        return build_lr_scheduler(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode):
