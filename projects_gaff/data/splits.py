@@ -9,13 +9,13 @@ cannot leak from train into val/test.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ..atomic import atomic_write_json
 from .events import sequence_position
 
 SPLITS = ("train", "val", "test")
@@ -88,7 +88,5 @@ def save_split_manifest(dataset_names: Sequence[str], path: str | Path) -> dict[
             "by": meta.get("split_by", None),
             "frames": [record["frame_key"] for record in DatasetCatalog.get(name)],
         }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=1))
+    atomic_write_json(path, manifest)
     return manifest
