@@ -65,6 +65,17 @@ def add_gaff_config(cfg: CN) -> None:
     # each fused GAFF stage. 0: off. > 0 needs MODEL.META_ARCHITECTURE "GuidedRCNN".
     cfg.MODEL.GAFF.GUIDANCE_WEIGHT = 0.0
 
+    # ---- torch.compile (opt-in; BENCHMARKS.md has the measured effect) -----------------
+    cfg.MODEL.COMPILE = CN()
+    # Compile the two-stream encoder (both MiT streams + fusion) with torch.compile, for
+    # training, evaluation and GAFFPredictor. Static shapes: each padded input size is
+    # compiled once (minutes on a CPU, on its first step).
+    cfg.MODEL.COMPILE.ENABLED = False
+    # torch.compile backend ("inductor"; "eager"/"aot_eager" only check the graph capture).
+    cfg.MODEL.COMPILE.BACKEND = "inductor"
+    # torch.compile mode: "" (default), "reduce-overhead" or "max-autotune".
+    cfg.MODEL.COMPILE.MODE = ""
+
     # ---- fusion methods -------------------------------------------------------------
     cfg.MODEL.FUSION = CN()
     # How the stages of MODEL.GAFF.STAGES fuse: "gaff" (the guide's block), "gated" (GAFF

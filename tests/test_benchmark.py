@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import CONFIGS, REPO_ROOT
 
 from projects_gaff.benchmark import (
@@ -72,3 +73,44 @@ def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
     assert seconds["data loading (wait)"] > 0
     assert "item 3" in files["markdown"].read_text()
     assert (tmp_path / "profile_gaff_s23.txt").stat().st_size > 0
+
+
+COMPILE_EAGER = ["MODEL.COMPILE.BACKEND", "eager"]  # graph capture only: seconds, not minutes
+
+
+def test_compile_both_measures_eager_then_compiled(tmp_path):
+    settings = Settings(
+        configs=[str(CONFIGS / "quick" / "gaff_s23.yaml")],
+        opts=["MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1", *COMPILE_EAGER],
+        output=tmp_path,
+        height=64,
+        width=64,
+        infer_batch=1,
+        repeats=1,
+        warmup=1,
+        compile="both",
+        fp32_matmul=True,
+        matmul_size=64,
+    )
+    files = run(settings)
+    _, rows = _csv(files["csv"])
+    assert [(r["name"], r["compiled"]) for r in rows] == [
+        ("gaff_s23-compile", "False"),
+        ("gaff_s23+compile", "True"),
+    ]
+    # fvcore counts the compiled encoder's flops too (it traces it eagerly).
+    assert rows[0]["gflops"] == rows[1]["gflops"] != ""
+    _, roofs = _csv(files["roofline"])
+    assert float(roofs[1]["backbone_gflop"]) > 0
+
+
+def test_breakdown_refuses_compiled_models(tmp_path):
+    settings = Settings(
+        configs=[str(CONFIGS / "quick" / "gaff_s23.yaml")],
+        opts=["MODEL.DEVICE", "cpu", *COMPILE_EAGER],
+        output=tmp_path,
+        compile="on",
+        breakdown=True,
+    )
+    with pytest.raises(ValueError, match="--compile off"):
+        run(settings)

@@ -7,6 +7,9 @@
     # GPU (item 4: mit_b1 s23, AMP bf16 on and off):
     python tools/benchmark.py --configs configs/gaff_s23.yaml --amp both --infer-batch 16 \\
         --output output/benchmark_gpu -- MODEL.DEVICE cuda
+    # torch.compile of the encoder against eager (--compile both), interleaved:
+    python tools/benchmark.py --configs configs/gaff_s23.yaml --compile both --warmup 3 \\
+        --output output/benchmark_compile -- MODEL.DEVICE cuda
 
 Columns: parameters, GFLOPs (fvcore), training images/s after warm-up and the step-time
 ratio to the first config, inference latency and FPS at batch 1 and --infer-batch, peak
@@ -42,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="SOLVER.AMP.ENABLED as configured, forced, or both variants (CUDA only)",
     )  # fmt: skip
     parser.add_argument(
+        "--compile", choices=["config", "on", "off", "both"], default="config",
+        help="MODEL.COMPILE.ENABLED (torch.compile of the encoder) likewise; the warm-up "
+        "steps pay the compilation",
+    )  # fmt: skip
+    parser.add_argument(
         "--real-data", action="store_true", help="train on the config's loader, not synthetic"
     )
     parser.add_argument("--fp32-matmul", action="store_true", help="item 2: backbone vs matmul")
@@ -65,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         warmup=args.warmup,
         amp=args.amp,
+        compile=args.compile,
         real_data=args.real_data,
         fp32_matmul=args.fp32_matmul,
         matmul_size=args.matmul_size,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 
+from ..engine.compile import eager
 from .timing import interleave, median, paired_ratio
 from .workload import Workload
 
@@ -36,7 +37,7 @@ def backbone_input(workload: Workload, batch: int) -> torch.Tensor:
 def backbone_gflop(workload: Workload, x: torch.Tensor) -> float:
     """fvcore flops of the bottom-up backbone (two MiT streams + fusion) on ``x``, x2."""
     bottom_up = workload.model.backbone.bottom_up.eval()
-    with torch.no_grad():
+    with torch.no_grad(), eager(bottom_up):
         analysis = FlopCountAnalysis(bottom_up, x)
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return 2 * analysis.total() / 1e9

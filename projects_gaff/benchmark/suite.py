@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import gc
+import itertools
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 
 from ..atomic import atomic_write_csv, atomic_write_text
 from ..engine import count_gflops, parameter_breakdown
+from ..engine.compile import is_compiled
 from .breakdown import Breakdown, measure_breakdown
 from .report import markdown_table
 from .roofline import Roofline, measure_roofline
@@ -30,6 +32,7 @@ TABLE_COLUMNS = [
     "config",
     "device",
     "amp",
+    "compiled",
     "backbone",
     "fusion_stages",
     "params_m",
@@ -66,6 +69,7 @@ class Settings:
     repeats: int = 5
     warmup: int = 2
     amp: str = "config"  # config | on | off | both
+    compile: str = "config"  # config | on | off | both (MODEL.COMPILE.ENABLED)
     real_data: bool = False
     fp32_matmul: bool = False
     matmul_size: int = 2048
@@ -77,24 +81,41 @@ class Settings:
     command: str = ""
 
 
-def _amp_variants(mode: str) -> list[bool | None]:
-    return {"config": [None], "on": [True], "off": [False], "both": [True, False]}[mode]
+def _variants(mode: str, both: tuple[bool, bool]) -> list[bool | None]:
+    """A config switch as configured (None), forced on or off, or both ways (in that order)."""
+    return {"config": [None], "on": [True], "off": [False], "both": list(both)}[mode]
+
+
+def _variant_name(config: str, amp: bool | None, compiled: bool | None) -> str:
+    name = Path(config).stem
+    name += "" if amp is None else ("+amp" if amp else "-amp")
+    return name + ("" if compiled is None else ("+compile" if compiled else "-compile"))
 
 
 def build_workloads(settings: Settings) -> tuple[list[Workload], dict[str, dict]]:
-    """Build each (config, AMP) variant in turn; its static facts and peak training memory
-    are taken while it is the newest model, its warm-up steps run under :class:`PeakMemory`."""
+    """Build each (config, AMP, compile) variant in turn; its static facts and peak training
+    memory are taken while it is the newest model, its warm-up steps (which also compile)
+    run under :class:`PeakMemory`."""
     workloads, rows = [], {}
     for config in settings.configs:
-        for amp in _amp_variants(settings.amp):
-            cfg = benchmark_cfg(config, settings.opts, amp)
-            name = Path(config).stem + ("" if amp is None else ("+amp" if amp else "-amp"))
+        for amp, compiled in itertools.product(
+            # eager before compiled, so that step_ratio reads compiled / eager
+            _variants(settings.amp, both=(True, False)),
+            _variants(settings.compile, both=(False, True)),
+        ):
+            cfg = benchmark_cfg(config, settings.opts, amp, compiled)
+            name = _variant_name(config, amp, compiled)
             gc.collect()
             device = torch.device(cfg.MODEL.DEVICE)
             before = memory_in_use_mb(device)
             workload = build_workload(
                 name, cfg, settings.height, settings.width, settings.real_data
             )
+            if settings.breakdown and is_compiled(workload.model):
+                raise ValueError(
+                    f"{name}: --breakdown times modules through forward hooks, which compiled "
+                    "code does not run; measure the breakdown with --compile off"
+                )
             with PeakMemory(device) as peak:
                 for _ in range(settings.warmup):
                     workload.train_step()
@@ -106,6 +127,7 @@ def build_workloads(settings: Settings) -> tuple[list[Workload], dict[str, dict]
                 "amp": str(workload.amp_dtype).removeprefix("torch.")
                 if workload.amp_dtype
                 else "off",
+                "compiled": is_compiled(workload.model),
                 "backbone": cfg.MODEL.MIT.NAME,
                 "fusion_stages": "".join(map(str, bottom_up.gaff_stages)) or "none",
                 "params_m": parameter_breakdown(workload.model)["total"] / 1e6,

@@ -80,12 +80,17 @@ class Workload:
         return synthetic_batch(size, self.channels, self.height, self.width, self.device, False)
 
 
-def benchmark_cfg(config_file: str | Path, opts: list[str], amp: bool | None) -> CfgNode:
-    """The config as the study would build it, plus ``opts``; ``amp`` None keeps its AMP
-    setting, True/False overrides it (autocast only ever applies on CUDA)."""
+def benchmark_cfg(
+    config_file: str | Path, opts: list[str], amp: bool | None, compiled: bool | None = None
+) -> CfgNode:
+    """The config as the study would build it, plus ``opts``; ``amp`` and ``compiled`` None
+    keep the config's SOLVER.AMP.ENABLED / MODEL.COMPILE.ENABLED, True/False override them
+    (autocast only ever applies on CUDA)."""
     extra = ["SOLVER.BASE_LR", BENCHMARK_LR]
     if amp is not None:
         extra += ["SOLVER.AMP.ENABLED", str(amp)]
+    if compiled is not None:
+        extra += ["MODEL.COMPILE.ENABLED", str(compiled)]
     return setup_cfg(str(config_file), [*opts, *extra], resolve=False)
 
 

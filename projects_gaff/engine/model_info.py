@@ -8,6 +8,8 @@ import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from torch import nn
 
+from .compile import eager
+
 logger = logging.getLogger(__name__)
 
 
@@ -42,7 +44,7 @@ def count_gflops(model: nn.Module, channels: int, height: int, width: int) -> fl
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eager(model):
             analysis = FlopCountAnalysis(model, [{"image": image}])
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return analysis.total() / 1e9

@@ -9,6 +9,7 @@ from detectron2.data import transforms as T
 from detectron2.engine import DefaultPredictor
 
 from ..data import CHANNELS, build_gaff_augmentation, channel_indices
+from .compile import compile_backbone
 
 
 class GAFFPredictor(DefaultPredictor):
@@ -19,11 +20,12 @@ class GAFFPredictor(DefaultPredictor):
     PIL, which fails above 4 channels. This one takes a frame in the dataset's channel
     order (R, G, B, thermal, event; or already R, G, B + MODEL.MIT.AUX_CHANNELS), resizes
     it as the test mapper does and returns ``{"instances": Instances}`` in the frame's
-    original coordinates.
+    original coordinates. MODEL.COMPILE.ENABLED compiles the encoder as in training.
     """
 
     def __init__(self, cfg: CfgNode):
         super().__init__(cfg)
+        compile_backbone(self.model, cfg)
         self.aug = T.AugmentationList(build_gaff_augmentation(cfg, is_train=False))
         self.channels = channel_indices(cfg.MODEL.MIT.AUX_CHANNELS)
 

@@ -20,6 +20,7 @@ from detectron2.utils import comm
 from ..atomic import atomic_write_json
 from ..data import GAFFDatasetMapper, build_gaff_augmentation
 from .checkpoint import BEST_NAME, StudyCheckpointer
+from .compile import compile_backbone
 from .evaluation import evaluate_coco, validation_loss
 from .hooks import StudyHook
 from .model_info import model_info
@@ -82,6 +83,11 @@ class GAFFTrainer(DefaultTrainer):
         return cfg.SOLVER.AMP.ENABLED and cfg.MODEL.DEVICE.startswith("cuda")
 
     # ---- builders ---------------------------------------------------------------
+    @classmethod
+    def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
+        """Detectron2's model, with the encoder compiled when MODEL.COMPILE.ENABLED."""
+        return compile_backbone(super().build_model(cfg), cfg)
+
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
         params = get_default_optimizer_params(
