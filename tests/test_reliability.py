@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -106,3 +107,42 @@ def test_bad_data_names_the_file_and_the_fix(tiny_dataset, tmp_path, folder_key,
     message = result.stderr[result.stderr.rindex("error:") :]
     assert str(victim) in message and fix in message
     assert not (out / "final_results.json").exists()
+
+
+def test_resumed_run_continues_the_killed_runs_stream_of_frames(
+    finished_run, tiny_dataset, tmp_path
+):
+    """Resumed at iteration 4, the loader yields what iteration 4 of one unbroken run got."""
+    from detectron2.utils.env import seed_all_rng
+
+    from projects_gaff.engine import GAFFTrainer, setup_cfg
+
+    out = _unfinished_copy(finished_run, tmp_path)
+    (out / "checkpoints" / "last_checkpoint").write_text("model_0000003.pth")
+    cfg = setup_cfg(QUICK, [*tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)])
+
+    def trainer_of_a_new_process() -> GAFFTrainer:
+        seed_all_rng(cfg.SEED)  # as train_net.py's setup does
+        return GAFFTrainer(cfg)
+
+    def names(trainer: GAFFTrainer, batches: int) -> list[list[str]]:
+        loader = itertools.islice(trainer._trainer.data_loader, batches)
+        return [[d["file_name"] for d in batch] for batch in loader]
+
+    unbroken = names(trainer_of_a_new_process(), 8)
+    trainer = trainer_of_a_new_process()
+    trainer.resume_or_load(resume=True)
+    assert trainer.start_iter == 4
+    resumed = names(trainer, 4)
+    assert resumed == unbroken[4:]
+    assert resumed != unbroken[:4]  # Detectron2's own loader would restart here
+
+
+def test_only_the_resumable_sampler_is_accepted(tiny_dataset):
+    from projects_gaff.engine import GAFFTrainer, setup_cfg
+
+    cfg = setup_cfg(
+        QUICK, [*tiny_dataset, "DATALOADER.SAMPLER_TRAIN", "RepeatFactorTrainingSampler"]
+    )
+    with pytest.raises(ValueError, match="SAMPLER_TRAIN"):
+        GAFFTrainer.build_train_loader(cfg)

@@ -22,6 +22,7 @@ from .register import (
     register_demo_datasets,
     register_gaff_dataset,
 )
+from .sampler import ResumableTrainingSampler
 from .splits import SPLITS, save_split_manifest, select_split, split_of
 from .summary import channel_statistics, format_summary, summarize_dataset
 
@@ -38,6 +39,7 @@ __all__ = [
     "EventSynthesis",
     "GAFFDatasetMapper",
     "ResizeShortestEdgeNoUpscale",
+    "ResumableTrainingSampler",
     "build_gaff_augmentation",
     "channel_indices",
     "channel_statistics",

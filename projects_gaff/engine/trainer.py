@@ -11,6 +11,7 @@ from detectron2.data import (
     MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
+    get_detection_dataset_dicts,
 )
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
 from detectron2.solver import get_default_optimizer_params
@@ -18,7 +19,7 @@ from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 
 from ..atomic import atomic_write_json
-from ..data import GAFFDatasetMapper, build_gaff_augmentation
+from ..data import GAFFDatasetMapper, ResumableTrainingSampler, build_gaff_augmentation
 from .checkpoint import BEST_NAME, StudyCheckpointer
 from .compile import compile_backbone
 from .evaluation import evaluate_coco, validation_loss
@@ -50,7 +51,9 @@ class GAFFTrainer(DefaultTrainer):
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
-        data_loader = self.build_train_loader(cfg)
+        # Drawn as Detectron2 draws it (from the RNG that SEED seeded), kept for a resume.
+        self._data_seed = comm.shared_random_seed()
+        data_loader = self.build_train_loader(cfg, seed=self._data_seed)
         # On the CPU (gloo) DDP takes no device_ids; Detectron2's helper always passes some.
         cpu = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
         model = create_ddp_model(model, broadcast_buffers=False, **cpu)
@@ -73,6 +76,10 @@ class GAFFTrainer(DefaultTrainer):
         restored (a corrupt last checkpoint falls back to the one before, or to scratch)."""
         self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
         self.start_iter = self.iter + 1 if self.checkpointer.resumed else 0
+        if self.start_iter > 0:  # continue the killed run's stream of frames, not restart it
+            self._trainer.reset_data_loader(
+                lambda: self.build_train_loader(self.cfg, self.start_iter, self._data_seed)
+            )
 
     @staticmethod
     def _use_amp(cfg: CfgNode) -> bool:
@@ -118,10 +125,35 @@ class GAFFTrainer(DefaultTrainer):
         return maybe_add_gradient_clipping(cfg, optimizer)
 
     @classmethod
-    def build_train_loader(cls, cfg: CfgNode):
-        micro_batch = cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS
+    def build_train_loader(cls, cfg: CfgNode, start_iter: int = 0, seed: int | None = None):
+        """Micro-batches of the 5-channel mapper, in the order iteration ``start_iter`` of an
+        uninterrupted run with shuffling seed ``seed`` would get them (see
+        :class:`ResumableTrainingSampler`; None draws a seed as Detectron2 does).
+
+        A run's seed follows from SEED, so a resumed run continues the killed run's order;
+        with SEED -1 it cannot. Exact with DATALOADER.NUM_WORKERS 0 and frames of one
+        orientation; otherwise the rest of the epoch holds the same frames in a slightly
+        different order (workers and aspect-ratio groups interleave differently).
+        """
+        if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+            raise ValueError(
+                f"DATALOADER.SAMPLER_TRAIN {cfg.DATALOADER.SAMPLER_TRAIN!r}: projects_gaff "
+                "trains with 'TrainingSampler' only (the sampler it can resume exactly)"
+            )
+        dataset = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        )
+        sampler = ResumableTrainingSampler(
+            len(dataset),
+            seed=seed,
+            skip=start_iter * cfg.SOLVER.IMS_PER_BATCH,
+        )
         return build_detection_train_loader(
-            cfg, mapper=GAFFDatasetMapper(cfg, is_train=True), total_batch_size=micro_batch
+            cfg,
+            mapper=GAFFDatasetMapper(cfg, is_train=True),
+            dataset=dataset,
+            sampler=sampler,
+            total_batch_size=cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS,
         )
 
     @classmethod

@@ -1,0 +1,39 @@
+"""ResumableTrainingSampler continues Detectron2's TrainingSampler stream exactly."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from detectron2.data.samplers import TrainingSampler
+
+from projects_gaff.data import ResumableTrainingSampler
+
+
+def _take(sampler, n: int) -> list[int]:
+    return list(itertools.islice(iter(sampler), n))
+
+
+def test_skip_continues_the_same_stream():
+    full = _take(TrainingSampler(10, shuffle=True, seed=3), 40)
+    assert _take(ResumableTrainingSampler(10, seed=3), 40) == full
+    assert _take(ResumableTrainingSampler(10, seed=3, skip=7), 33) == full[7:]
+    # Each epoch of the stream is a permutation: a skip inside epoch 1 ends it with the rest.
+    assert sorted(full[:7] + _take(ResumableTrainingSampler(10, seed=3, skip=7), 3)) == list(
+        range(10)
+    )
+
+
+def test_skip_is_taken_before_the_ranks_share(monkeypatch):
+    """With W ranks, rank r continues at global position skip + r, step W."""
+    stream = _take(TrainingSampler(12, seed=5), 48)
+    for rank in range(2):
+        monkeypatch.setattr("detectron2.utils.comm.get_rank", lambda r=rank: r)
+        monkeypatch.setattr("detectron2.utils.comm.get_world_size", lambda: 2)
+        sampler = ResumableTrainingSampler(12, seed=5, skip=8)
+        assert _take(sampler, 10) == stream[8 + rank :: 2][:10]
+
+
+def test_negative_skip_is_refused():
+    with pytest.raises(ValueError, match="skip"):
+        ResumableTrainingSampler(4, seed=0, skip=-1)
