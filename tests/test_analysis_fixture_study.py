@@ -194,6 +194,30 @@ def test_report_has_every_section_table_and_figure(study, tmp_path):
         assert needle in text, needle
 
 
+def test_memory_panel_shows_each_stage_sets_seed_mean_against_no_fusion(study):
+    from matplotlib.figure import Figure
+
+    from projects_gaff.analysis.plots_phase1 import _memory_bars
+
+    def set_memory(run: str, mb: float) -> None:
+        path = study / P1 / run / "final_results.json"
+        final = json.loads(path.read_text())
+        path.write_text(json.dumps({**final, "peak_memory_mb": mb}))
+
+    set_memory("exp_001_s1_r4_is0_mb0", 1024.0)
+    set_memory("exp_003_s3_r4_is0_mb0", 2048.0)
+    set_memory("exp_003_s3_r4_is0_mb0_seed1", 3072.0)
+    a = analyse(load_results(study, extra=[study / FUSION]))
+    ax = Figure().add_subplot()
+    _memory_bars(ax, a, a.study.phase1())
+    heights = [round(bar.get_height(), 3) for bar in ax.patches]
+    # s1, s2, s3 (mean of two seeds), s4, s23, s34; s234 and s1234 never finished
+    assert heights == [1.0, 0.879, 2.5, 0.879, 0.879, 0.879]
+    assert [t.get_text() for t in ax.texts].count("not finished") == 2
+    (baseline,) = ax.get_lines()[-1:]
+    assert baseline.get_ydata()[0] == pytest.approx(900 / 1024)  # the no-fusion runs
+
+
 def test_partial_study_reports_what_is_missing(tmp_path):
     base = tmp_path / "study"
     write_run(base / P1 / "exp_003_s3_r4_is0_mb0", 81.0)

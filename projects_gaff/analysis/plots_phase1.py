@@ -1,5 +1,5 @@
-"""Phase-1 figures (guide §4.3.1, §6.1): AP per stage set, AP50/AP75, AP per object size,
-and AP against GAFF parameters and training time.
+"""Phase-1 figures (guide §4.3.1, §4.3.4, §6.1): AP per stage set, AP50/AP75, AP per object
+size, AP against GAFF parameters and training time, and peak memory per stage set.
 
 Bars show the mean over seeds, the error bar the seed standard deviation and the black
 dots the individual seeds; a missing stage set keeps its slot, marked "not run". The
@@ -16,7 +16,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ..study.plan import GaffConfig
 from .findings import Analysis
 from .methods import METHOD_NAMES
-from .model import Configuration
+from .model import Configuration, RunResult
+from .stats import seed_stats
 from .style import figure, reference_style, save, stage_colour, styled
 from .tables import count
 
@@ -52,17 +53,7 @@ def _bars(
     values, positions = [], range(len(rows))
     for x, (config, result), stats in zip(positions, rows, all_stats, strict=True):
         if stats is None:
-            ax.text(
-                x,
-                0.02,
-                "not finished" if result is None else "n/a",
-                rotation=90,
-                transform=ax.get_xaxis_transform(),
-                ha="center",
-                va="bottom",
-                color="gray",
-                fontsize=9,
-            )
+            _mark_missing(ax, x, result)
             continue
         values += [stats.mean - (stats.std or 0), stats.mean + (stats.std or 0)]
         ax.bar(
@@ -97,6 +88,21 @@ def _bars(
             loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=legend_columns, frameon=False
         )
     return True
+
+
+def _mark_missing(ax, x: float, result: Configuration | None) -> None:
+    """Keep the slot of a stage set without the value, saying why."""
+    ax.text(
+        x,
+        0.02,
+        "not finished" if result is None else "n/a",
+        rotation=90,
+        transform=ax.get_xaxis_transform(),
+        ha="center",
+        va="bottom",
+        color="gray",
+        fontsize=9,
+    )
 
 
 def _references_and_limits(ax, a: Analysis, key: str, values: list[float]) -> None:
@@ -164,12 +170,13 @@ def plot_phase1_sizes(a: Analysis, path: Path) -> Path | None:
 
 @styled
 def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
-    """AP against the GAFF parameter overhead (log scale) and against training time."""
+    """AP against the GAFF parameter overhead (log scale) and against training time, and
+    the peak training memory of each stage set (guide §4.3 item 4)."""
     rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
     if not any(r.parameter("gaff_total") or _hours(r) for _, r in rows):
         return None
-    fig = figure(12, 4.8)
-    axes = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fig = figure(18, 4.8)
+    axes = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2)
     x_of = (
         ("GAFF parameters (log scale)", lambda r: r.parameter("gaff_total") or None, True),
         ("training time (hours, mean over seeds)", _hours, False),
@@ -210,7 +217,44 @@ def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     axes[0].set_title("AP vs GAFF parameter overhead")
     axes[1].set_title("AP vs training time")
+    _memory_bars(fig.add_subplot(1, 3, 3), a, a.study.phase1())
     return save(fig, path)
+
+
+def _peak_memory_gb(run: RunResult) -> float | None:
+    return None if run.peak_memory_mb is None else run.peak_memory_mb / 1024
+
+
+def _memory_bars(ax, a: Analysis, rows: Sequence[tuple[GaffConfig, Configuration | None]]) -> None:
+    """Peak training memory per stage set (seed mean and std), the no-fusion run as a line."""
+    all_stats = [seed_stats(result, _peak_memory_gb) for _, result in rows]
+    if not any(all_stats):
+        ax.text(0.5, 0.5, "peak memory: not in the results", transform=ax.transAxes, ha="center")
+        ax.set_axis_off()
+        return
+    for x, ((config, result), stats) in enumerate(zip(rows, all_stats, strict=True)):
+        if stats is None:
+            _mark_missing(ax, x, result)
+            continue
+        ax.bar(x, stats.mean, color=stage_colour(config), width=0.7, yerr=stats.std or 0)
+        ax.annotate(
+            f"{stats.mean:.2f}",
+            (x, stats.mean + (stats.std or 0)),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontsize=9,
+        )
+    baseline = seed_stats(a.reference("none"), _peak_memory_gb)
+    if baseline is not None:
+        colour, style = reference_style("none")
+        label = f"{METHOD_NAMES['none']}: {baseline.mean:.2f} GB"
+        ax.axhline(baseline.mean, color=colour, linestyle=style, lw=1.3, label=label)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    ax.set_xticks(range(len(rows)), [c.stage_label for c, _ in rows])
+    ax.set_xlabel("GAFF stage set")
+    ax.set_ylabel("peak memory (GB)")
+    ax.set_title("Peak training memory (CUDA allocated; RSS on a CPU)")
 
 
 def _span(a: Analysis, config: Configuration) -> list[float]:
