@@ -32,7 +32,8 @@ class TwoStreamMiT(Backbone):
 
     The input is the normalised (B, 3 + N, H, W) tensor: R, G, B, then N auxiliary channels.
     At a fused stage both streams continue from the fused map (projected back to the stage
-    width if the fusion changes it); at other stages they pass through unfused and the
+    width if the fusion changes it), or with ``late=True`` from their own unfused maps (the
+    fused map goes to the FPN only); at other stages they pass through unfused and the
     output is ``rgb + aux`` (``unfused_output="sum"``), ``rgb`` or ``aux``. With ``"rgb"``
     (``"aux"``) the other stream is built only up to the last fused stage, since later
     stages of it would never reach the output; with no fusion that is a one-stream model
@@ -51,8 +52,10 @@ class TwoStreamMiT(Backbone):
         unfused_output: str = "sum",
         drop_path_rate: float = 0.1,
         fusion: FusionSpec | Mapping[int, FusionSpec] = GUIDE_GAFF,
+        late: bool = False,
     ):
         super().__init__()
+        self.late = late
         self.gaff_stages = tuple(sorted(set(gaff_stages)))
         _check_args(variant, aux_channels, self.gaff_stages, unfused_output)
         specs = _stage_specs(self.gaff_stages, fusion)
@@ -70,6 +73,12 @@ class TwoStreamMiT(Backbone):
         self.gaff = nn.ModuleDict(
             {str(s): build_fusion(specs[s], spec.dims[s - 1]) for s in self.gaff_stages}
         )
+        if late and any(isinstance(m, ProjectedFusion) for m in self.gaff.values()):
+            raise ValueError(
+                "MODEL.GAFF.OUT_CHANNELS with MODEL.FUSION.LATE: the projection back to the "
+                "stage width feeds the streams, which late fusion does not; leave "
+                "OUT_CHANNELS at 0"
+            )
         self._out_features = list(STAGE_NAMES)
         self._out_feature_channels = {
             name: specs[s].fused_channels(dim) if s in specs else dim
@@ -91,7 +100,8 @@ class TwoStreamMiT(Backbone):
             if str(stage) in self.gaff:
                 fuse = self.gaff[str(stage)]
                 outputs[name] = fused = fuse(rgb, aux)
-                rgb = aux = fuse.project(fused) if isinstance(fuse, ProjectedFusion) else fused
+                if not self.late:
+                    rgb = aux = fuse.project(fused) if isinstance(fuse, ProjectedFusion) else fused
             elif rgb is None or aux is None:
                 outputs[name] = aux if rgb is None else rgb
             else:
@@ -170,6 +180,7 @@ def build_two_stream_mit_backbone(cfg, input_shape: ShapeSpec) -> TwoStreamMiT:
         unfused_output=cfg.MODEL.MIT.UNFUSED_OUTPUT,
         drop_path_rate=cfg.MODEL.MIT.DROP_PATH_RATE,
         fusion=specs,
+        late=cfg.MODEL.FUSION.LATE,
     )
     if cfg.MODEL.MIT.WEIGHTS:
         load_mit_weights(backbone.streams(), cfg.MODEL.MIT.WEIGHTS)

@@ -5,7 +5,7 @@ from detectron2.config import CfgNode as CN
 MIT_VARIANTS = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
 INTER_MODES = ("separate", "shared", "tied")
 UNFUSED_OUTPUTS = ("sum", "rgb", "aux")
-FUSION_TYPES = ("gaff", "gated", "add", "concat", "cssa", "none")
+FUSION_TYPES = ("gaff", "gated", "add", "concat", "cssa", "xattn", "none")
 
 
 def add_gaff_config(cfg: CN) -> None:
@@ -81,8 +81,14 @@ def add_gaff_config(cfg: CN) -> None:
     # How the stages of MODEL.GAFF.STAGES fuse: "gaff" (the guide's block), "gated" (GAFF
     # behind a learned gate towards x_rgb, guide §8.1 item 4), "add" (rgb + aux),
     # "concat" (1x1 conv + norm over [rgb, aux]), "cssa" (channel switching + spatial
-    # attention, Cao et al. 2023) or "none" (no stage fuses, whatever STAGES says).
+    # attention, Cao et al. 2023), "xattn" (each stream attends to the other with the MiT
+    # stage's heads and spatial reduction, then concat; guide §8.2 item 4) or "none" (no
+    # stage fuses, whatever STAGES says).
     cfg.MODEL.FUSION.TYPE = "gaff"
+    # False: both streams continue from the fused map (mid-level fusion, the guide's GAFF).
+    # True: late fusion; the fused maps go to the FPN only and the streams run unfused
+    # (with "concat": the guide's §8.2 item 5, FPN-level late concatenation).
+    cfg.MODEL.FUSION.LATE = False
     # Per-stage types: empty, or one type per MiT stage 1-4 (overrides TYPE; entries of
     # stages not in MODEL.GAFF.STAGES are ignored, "none" is only allowed there).
     cfg.MODEL.FUSION.STAGE_TYPES = []

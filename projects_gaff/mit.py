@@ -57,7 +57,12 @@ class OverlapPatchEmbed(nn.Module):
 
 
 class EfficientSelfAttention(nn.Module):
-    """Multi-head self-attention whose keys/values come from a map shrunk by ``sr_ratio``."""
+    """Multi-head attention whose keys/values come from a map shrunk by ``sr_ratio``.
+
+    Self-attention in the MiT; given a ``context`` (tokens of another map of the same
+    grid), queries come from ``x`` and keys/values from the context: the cross-attention
+    fusion (:mod:`projects_gaff.fusion.cross_attention`).
+    """
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int):
         super().__init__()
@@ -70,14 +75,18 @@ class EfficientSelfAttention(nn.Module):
             self.sr = nn.Conv2d(dim, dim, sr_ratio, sr_ratio)
             self.norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
 
-    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, h: int, w: int, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         b, n, c = x.shape
         head_dim = c // self.num_heads
         q = self.q(x).reshape(b, n, self.num_heads, head_dim).transpose(1, 2)
+        source = x if context is None else context
         if self.sr_ratio > 1:
-            x = x.transpose(1, 2).reshape(b, c, h, w)
-            x = self.norm(self.sr(x).flatten(2).transpose(1, 2))
-        k, v = self.kv(x).reshape(b, -1, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
+            source = source.transpose(1, 2).reshape(b, c, h, w)
+            source = self.norm(self.sr(source).flatten(2).transpose(1, 2))
+        kv = self.kv(source).reshape(b, -1, 2, self.num_heads, head_dim)
+        k, v = kv.permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
@@ -158,7 +167,7 @@ class MixVisionTransformer(nn.Module):
             setattr(self, f"block{stage}", nn.ModuleList(blocks))
             setattr(self, f"norm{stage}", nn.LayerNorm(dim, eps=LAYER_NORM_EPS))
             first_block += spec.depths[i]
-        self.apply(_init_weights)
+        self.apply(init_mit_weights)
 
     def forward_stage(self, stage: int, x: torch.Tensor) -> torch.Tensor:
         """Run stage ``stage`` (1-4) on a (B, C, H, W) map; return (B, C_stage, H', W')."""
@@ -176,7 +185,7 @@ class MixVisionTransformer(nn.Module):
         return features
 
 
-def _init_weights(m: nn.Module) -> None:
+def init_mit_weights(m: nn.Module) -> None:
     """SegFormer's initialisation: truncated-normal linears, fan-out-scaled convs."""
     if isinstance(m, nn.Linear):
         trunc_normal_(m.weight, std=0.02)

@@ -258,3 +258,20 @@ def test_analysis_imports_without_torch():
     code = "import sys, projects_gaff.analysis; assert 'torch' not in sys.modules, 'torch'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "fusion, settings, method",
+    [
+        ({"TYPE": "concat"}, {}, "concat"),
+        ({"TYPE": "concat", "LATE": True}, {}, "late_concat"),
+        ({"TYPE": "xattn"}, {}, "xattn"),
+        ({"TYPE": "gaff", "LATE": True}, {}, "other"),  # a late fusion the study has no row for
+        (None, {"fusion_type": "concat", "fusion_late": True}, "late_concat"),  # config.json only
+    ],
+)
+def test_a_runs_fusion_method_is_read_from_its_config(fusion, settings, method):
+    from projects_gaff.analysis.methods import fusion_method
+
+    config = {} if fusion is None else {"MODEL": {"GAFF": {"STAGES": [2, 3]}, "FUSION": fusion}}
+    assert fusion_method(config, {"gaff_stages": [2, 3], **settings}) == method

@@ -84,6 +84,46 @@ def test_mixed_stage_types_train_every_parameter():
     assert x.grad[:, :3].any() and x.grad[:, 3:].any()
 
 
+def test_late_fusion_leaves_the_streams_unfused():
+    """Late concat at s23: the FPN gets concat maps at stages 2 and 3, and at stages 1 and 4
+    exactly the no-fusion model's rgb + aux (same stream weights); mid-level concat feeds
+    the fused maps on, so its stage 4 differs."""
+    torch.manual_seed(0)
+    late, _ = bottom_up(CONFIGS / "fusion" / "late_concat.yaml")
+    mid, _ = bottom_up(CONFIGS / "fusion" / "concat.yaml")
+    none, _ = bottom_up(CONFIGS / "fusion" / "none.yaml")
+    for model in (mid, none):
+        model.load_state_dict(late.state_dict(), strict=False)  # streams (+ mid's merges)
+    x = torch.randn(2, 5, 64, 64)
+    with torch.no_grad():
+        out = {name: m.eval()(x) for name, m in (("late", late), ("mid", mid), ("none", none))}
+        rgb, aux = late.rgb(x[:, :3]), late.aux(x[:, 3:])
+    for stage in ("stage1", "stage4"):
+        torch.testing.assert_close(out["late"][stage], out["none"][stage])
+    torch.testing.assert_close(out["late"]["stage3"], late.gaff["3"](rgb[2], aux[2]))
+    torch.testing.assert_close(out["late"]["stage2"], out["mid"]["stage2"])
+    assert not torch.allclose(out["late"]["stage4"], out["mid"]["stage4"])
+
+
+@pytest.mark.parametrize("config", ["late_concat.yaml", "xattn.yaml"])
+def test_late_and_cross_attention_fusion_train_every_parameter(config):
+    torch.manual_seed(0)
+    model, _ = bottom_up(CONFIGS / "fusion" / config)
+    x = torch.randn(2, 5, 64, 64, requires_grad=True)
+    features = model(x)
+    sum((f * torch.randn_like(f)).sum() for f in features.values()).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert x.grad[:, :3].any() and x.grad[:, 3:].any()
+
+
+def test_cross_attention_takes_each_stage_s_mit_geometry():
+    _, cfg = bottom_up(
+        CONFIGS / "fusion" / "xattn.yaml", "MODEL.GAFF.STAGES", "[1, 4]", device="meta"
+    )
+    specs = fusion_specs_from_cfg(cfg)
+    assert [(specs[s].attn_heads, specs[s].attn_sr_ratio) for s in (1, 4)] == [(1, 8), (8, 1)]
+
+
 def test_add_fusion_and_type_none():
     model, _ = bottom_up(CONFIGS / "fusion" / "add.yaml", device="meta")
     assert n_params(model.gaff) == 0 and sorted(model.gaff) == ["2", "3"]
@@ -154,6 +194,7 @@ def test_removed_stream_ignores_its_channels(config, ignored):
             "no stage fuses with",
         ),
         (("MODEL.GAFF.GUIDANCE_WEIGHT", -1.0), "must be >= 0"),
+        (("MODEL.FUSION.LATE", True, "MODEL.GAFF.OUT_CHANNELS", 96), "late fusion does not"),
     ],
 )
 def test_config_errors_are_clear(opts, message):

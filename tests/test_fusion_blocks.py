@@ -49,6 +49,16 @@ VARIANTS = {
     "concat": (FusionSpec(type="concat"), lambda c: 2 * c * c + 2 * c),
     "cssa": (FusionSpec(type="cssa"), lambda c: 2 * ECA_K[c]),
     "cssa_k7": (FusionSpec(type="cssa", cssa_kernel_size=7), lambda c: 14),
+    # per direction: 2 LayerNorms, q, kv, proj (+ the reduction conv and its LayerNorm);
+    # then the concat merge
+    "xattn": (
+        FusionSpec(type="xattn", attn_heads=2),
+        lambda c: 2 * (4 * c + 4 * c * c + 4 * c) + 2 * c * c + 2 * c,
+    ),
+    "xattn_sr2": (
+        FusionSpec(type="xattn", attn_heads=2, attn_sr_ratio=2),
+        lambda c: 2 * (4 * c + 4 * c * c + 4 * c + 4 * c * c + 3 * c) + 2 * c * c + 2 * c,
+    ),
 }
 
 
@@ -137,3 +147,49 @@ def test_lite_block_with_zero_alpha_merges_the_raw_streams():
     x_rgb, x_aux = torch.randn(2, 16, 4, 6), torch.randn(2, 16, 4, 6)
     expected = block.merge(torch.cat([x_rgb, x_aux], 1))
     torch.testing.assert_close(block(x_rgb, x_aux), expected)
+
+
+def test_cross_attention_is_standard_multi_head_attention_between_the_modalities():
+    """Without spatial reduction, each direction is nn.MultiheadAttention (queries from one
+    modality, keys and values from the other) on LayerNorm-ed tokens, plus the residual."""
+    torch.manual_seed(0)
+    c, heads = 16, 2
+    block = build_fusion(FusionSpec(type="xattn", attn_heads=heads), c).eval()
+    x_rgb, x_aux = torch.randn(2, c, 4, 6), torch.randn(2, c, 4, 6)
+
+    def reference(direction, x, other):
+        attn = direction.attn
+        mha = torch.nn.MultiheadAttention(c, heads, batch_first=True)
+        k_weight, v_weight = attn.kv.weight.chunk(2)
+        k_bias, v_bias = attn.kv.bias.chunk(2)
+        with torch.no_grad():
+            mha.in_proj_weight.copy_(torch.cat([attn.q.weight, k_weight, v_weight]))
+            mha.in_proj_bias.copy_(torch.cat([attn.q.bias, k_bias, v_bias]))
+            mha.out_proj.weight.copy_(attn.proj.weight)
+            mha.out_proj.bias.copy_(attn.proj.bias)
+        tokens, context = (t.flatten(2).transpose(1, 2) for t in (x, other))
+        query, key = direction.norm(tokens), direction.norm_context(context)
+        out = tokens + mha(query, key, key, need_weights=False)[0]
+        return out.transpose(1, 2).reshape(x.shape)
+
+    with torch.no_grad():
+        rgb = reference(block.rgb_from_aux, x_rgb, x_aux)
+        aux = reference(block.aux_from_rgb, x_aux, x_rgb)
+        torch.testing.assert_close(block(x_rgb, x_aux), block.merge(rgb, aux))
+
+
+def test_cross_attention_reads_the_other_modality_everywhere():
+    """Changing the aux map in one corner changes every fused pixel through the attention;
+    concat, a per-pixel method, changes only that corner."""
+    torch.manual_seed(0)
+    x_rgb, x_aux = torch.randn(1, 16, 8, 8), torch.randn(1, 16, 8, 8)
+    changed = x_aux.clone()
+    changed[..., :2, :2] += 5.0 * torch.randn(1, 16, 2, 2)
+    far = {}
+    for kind in ("xattn", "concat"):
+        block = build_fusion(FusionSpec(type=kind, attn_heads=2), 16).eval()
+        with torch.no_grad():
+            delta = (block(x_rgb, changed) - block(x_rgb, x_aux)).abs()
+        assert delta[..., :2, :2].amax() > 0.1
+        far[kind] = delta[..., 2:, 2:]
+    assert far["xattn"].amin() > 0 and far["concat"].amax() == 0

@@ -18,6 +18,7 @@ FUSION_NAMES = [
     "exp_105_cssa_t05_s23", "exp_106_cssa_t07_s23", "exp_107_gaff_s23", "exp_108_gaff_lite_s23",
     "exp_109_gaff_tied_s23", "exp_110_gaff_alpha_s23", "exp_111_gaff_se_per_stage_s23",
     "exp_112_gaff_out256_s23", "exp_113_gated_s23", "exp_114_gaff_guided_s23",
+    "exp_115_xattn_s23", "exp_116_late_concat_s23",
 ]  # fmt: skip
 MODALITY_NAMES = [
     "exp_201_rgb", "exp_202_thermal", "exp_203_event", "exp_204_rgb_thermal_s23",
@@ -110,5 +111,5 @@ def test_fusion_dry_run_prints_the_table_and_writes_nothing(tmp_path):
     add = rows[1]
     assert add[3:] == ["[3]", "pending", "train", "1", "fusion_comparison/exp_102_add_s3"]
     assert [r[1] for r in rows if "train" in r] == ["exp_102_add_s3", "exp_107_gaff_s3"]
-    assert "14 summary rows, 14 unique trainings" in result.stdout
+    assert "16 summary rows, 16 unique trainings" in result.stdout
     assert not out.exists()

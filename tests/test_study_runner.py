@@ -166,7 +166,7 @@ def test_fusion_study_runs_each_method_with_its_options(fake):
     study, base = fake(scores, study="fusion", fusion_stages=(3,), opts=("SOLVER.EPOCHS", "2"))
     assert study.run() == 0
     calls = {Path(c["opts"]["OUTPUT_DIR"]).name: c["opts"] for c in fake.calls()}
-    assert len(calls) == 14 and all(c["SOLVER.EPOCHS"] == "2" for c in calls.values())
+    assert len(calls) == 16 and all(c["SOLVER.EPOCHS"] == "2" for c in calls.values())
     cssa = calls["exp_104_cssa_t03_s3"]
     assert (cssa["MODEL.GAFF.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
     assert cssa["MODEL.FUSION.CSSA.THRESHOLD"] == "0.3"
@@ -186,8 +186,8 @@ def test_fusion_study_runs_each_method_with_its_options(fake):
     )  # fmt: skip
     assert row["folder"] == "fusion_comparison/exp_104_cssa_t03_s3"
     again, _ = fake(scores, study="fusion", fusion_stages=(3,), opts=("SOLVER.EPOCHS", "2"))
-    assert again.run() == 0 and len(fake.calls()) == 14
-    assert (base / "master_log.txt").read_text().count("SKIP") == 14
+    assert again.run() == 0 and len(fake.calls()) == 16
+    assert (base / "master_log.txt").read_text().count("SKIP") == 16
 
 
 def test_select_on_test_warns(fake):

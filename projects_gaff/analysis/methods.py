@@ -22,6 +22,8 @@ METHOD_NAMES = {
     "add": "add",
     "concat": "concat",
     "gated": "gated GAFF",
+    "xattn": "cross-attention",
+    "late_concat": "late concat",
     "gaff": "GAFF",
     "other": "other",
 }
@@ -37,8 +39,9 @@ def read_yaml_config(folder: Path) -> Mapping:
 
 
 def fusion_method(config: Mapping, settings: Mapping) -> str:
-    """``none``, ``rgb``, ``cssa``, ``add``, ``concat``, ``gated``, ``gaff`` or ``other``
-    (a modality ablation, an aux-only model or a per-stage mix of methods)."""
+    """``none``, ``rgb``, ``cssa``, ``add``, ``concat``, ``gated``, ``xattn``, ``gaff``,
+    ``late_concat`` or ``other`` (a modality ablation, an aux-only model, a per-stage mix of
+    methods or another late fusion)."""
     model = config.get("MODEL", {})
     mit, gaff, fusion = model.get("MIT", {}), model.get("GAFF", {}), model.get("FUSION", {})
     stages = gaff.get("STAGES", settings.get("gaff_stages"))  # None: not recorded
@@ -46,6 +49,8 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
     aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
     kind = fusion.get("TYPE", settings.get("fusion_type", "gaff"))
     stage_types = fusion.get("STAGE_TYPES", settings.get("fusion_stage_types"))
+    if fusion.get("LATE", settings.get("fusion_late", False)):
+        kind = f"late_{kind}"
     if stages == [] or kind == "none":
         if unfused == "rgb":
             return "rgb"

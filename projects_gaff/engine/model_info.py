@@ -65,4 +65,5 @@ def model_info(model: nn.Module, cfg) -> dict:
         "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
         "fusion_type": cfg.MODEL.FUSION.TYPE,
         "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
+        "fusion_late": cfg.MODEL.FUSION.LATE,
     }

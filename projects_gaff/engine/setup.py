@@ -45,6 +45,7 @@ def study_fields(cfg: CfgNode) -> dict:
         "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
         "fusion_type": cfg.MODEL.FUSION.TYPE,
         "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
+        "fusion_late": cfg.MODEL.FUSION.LATE,
         "se_reduction": cfg.MODEL.GAFF.SE_REDUCTION,
         "inter_mode": cfg.MODEL.GAFF.INTER_MODE,
         "inter_shared": cfg.MODEL.GAFF.INTER_MODE == "shared",

@@ -14,8 +14,10 @@ from torch import nn
 
 from ..config import FUSION_TYPES, INTER_MODES
 from ..gaff import GAFFBlock, gaff_param_count
+from ..mit import MIT_SPECS
 from .add import AddFusion, add_param_count
 from .concat import ConcatFusion, concat_param_count
+from .cross_attention import CrossAttentionFusion, cross_attention_param_count
 from .cssa import CSSABlock, cssa_param_count
 from .gated import GatedGAFF, gated_param_count
 from .projection import ProjectedFusion, projection_param_count
@@ -37,6 +39,9 @@ class FusionSpec:
     norm: str = "BN"
     cssa_threshold: float = 0.5
     cssa_kernel_size: int = 0  # 0: ECA's adaptive size for C
+    # "xattn" only: heads and key/value spatial reduction (from the fused MiT stage's own)
+    attn_heads: int = 1
+    attn_sr_ratio: int = 1
 
     def fused_channels(self, channels: int) -> int:
         """Width of the fused map the FPN receives at a stage of width ``channels``."""
@@ -74,6 +79,10 @@ _METHODS: dict[str, tuple[Callable[[FusionSpec, int], nn.Module], Callable[..., 
     "cssa": (
         lambda s, c: CSSABlock(c, s.cssa_threshold, s.cssa_kernel_size),
         lambda s, c: cssa_param_count(c, s.cssa_kernel_size),
+    ),
+    "xattn": (
+        lambda s, c: CrossAttentionFusion(c, s.attn_heads, s.attn_sr_ratio, s.norm),
+        lambda s, c: cross_attention_param_count(c, s.attn_sr_ratio),
     ),
 }
 
@@ -128,6 +137,9 @@ def fusion_specs_from_cfg(cfg) -> dict[int, FusionSpec]:
             f"MODEL.GAFF.OUT_CHANNELS={gaff.OUT_CHANNELS}: give 0 (the stage width) or the "
             "width of the fused map the FPN should get"
         )
+    mit = MIT_SPECS.get(cfg.MODEL.MIT.NAME)
+    if mit is None:
+        raise ValueError(f"MODEL.MIT.NAME {cfg.MODEL.MIT.NAME!r} is not one of {list(MIT_SPECS)}")
     base = FusionSpec(
         type=fusion.TYPE,
         se_reduction=gaff.SE_REDUCTION,
@@ -149,6 +161,8 @@ def fusion_specs_from_cfg(cfg) -> dict[int, FusionSpec]:
             type=stage_types[s - 1] if stage_types else base.type,
             se_reduction=reductions[s - 1] if reductions else base.se_reduction,
         )
+        if spec.type == "xattn":  # the attention geometry of the MiT stage it fuses
+            spec = replace(spec, attn_heads=mit.heads[s - 1], attn_sr_ratio=mit.sr_ratios[s - 1])
         if spec.type == "none":
             raise ValueError(
                 f"MODEL.FUSION.STAGE_TYPES says 'none' for stage {s}, which MODEL.GAFF.STAGES "

@@ -118,6 +118,8 @@ FUSION = Comparison(
             "gaff_guided",
             (("MODEL.META_ARCHITECTURE", "GuidedRCNN"), ("MODEL.GAFF.GUIDANCE_WEIGHT", "0.1")),
         ),
+        Method("xattn", (("MODEL.FUSION.TYPE", "xattn"),)),
+        Method("late_concat", (("MODEL.FUSION.TYPE", "concat"), ("MODEL.FUSION.LATE", "True"))),
     ),
 )
 

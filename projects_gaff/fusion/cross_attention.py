@@ -1,0 +1,62 @@
+"""Transformer-style cross-attention fusion (guide §8.2 item 4).
+
+Each stream attends to the other with the MiT's own efficient attention (keys and values
+from a map shrunk by the stage's ``sr_ratio``, the stage's number of heads), pre-norm and
+residual as in a MiT block; the two attended maps are then merged like :class:`ConcatFusion`.
+It is the high-capacity end of the comparison: full spatial interaction between the
+modalities, against GAFF's per-pixel gates.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..mit import LAYER_NORM_EPS, EfficientSelfAttention, init_mit_weights
+from .concat import ConcatFusion, concat_param_count
+
+
+class CrossModalAttention(nn.Module):
+    """``x + attn(norm(x), context=norm_ctx(other))`` on (B, C, H, W) maps."""
+
+    def __init__(self, channels: int, num_heads: int, sr_ratio: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=LAYER_NORM_EPS)
+        self.norm_context = nn.LayerNorm(channels, eps=LAYER_NORM_EPS)
+        self.attn = EfficientSelfAttention(channels, num_heads, sr_ratio)
+
+    def forward(self, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        context = self.norm_context(other.flatten(2).transpose(1, 2))
+        tokens = tokens + self.attn(self.norm(tokens), h, w, context=context)
+        return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+
+class CrossAttentionFusion(nn.Module):
+    """RGB attends to aux and aux to RGB (separate weights), then concat + 1x1 conv + norm."""
+
+    def __init__(self, channels: int, num_heads: int, sr_ratio: int, norm: str = "BN"):
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f"{channels} channels do not split into {num_heads} heads")
+        self.rgb_from_aux = CrossModalAttention(channels, num_heads, sr_ratio)
+        self.aux_from_rgb = CrossModalAttention(channels, num_heads, sr_ratio)
+        for attention in (self.rgb_from_aux, self.aux_from_rgb):
+            attention.apply(init_mit_weights)  # as a MiT block's attention starts
+        self.merge = ConcatFusion(channels, norm)
+
+    def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
+        rgb = self.rgb_from_aux(x_rgb, x_aux)
+        aux = self.aux_from_rgb(x_aux, x_rgb)
+        return self.merge(rgb, aux)
+
+
+def cross_attention_param_count(channels: int, sr_ratio: int) -> int:
+    """Per direction: two LayerNorms (4C), q (C² + C), kv (2C² + 2C), proj (C² + C) and,
+    when sr_ratio > 1, the reduction conv (C²·sr² + C) with its LayerNorm (2C); then the
+    concat merge (2C² + 2C)."""
+    c = channels
+    reduction = c * c * sr_ratio**2 + 3 * c if sr_ratio > 1 else 0
+    direction = 4 * c + 4 * c * c + 4 * c + reduction
+    return 2 * direction + concat_param_count(c)
