@@ -73,7 +73,8 @@ def add_gaff_config(cfg: CN) -> None:
     cfg.MODEL.COMPILE.ENABLED = False
     # torch.compile backend ("inductor"; "eager"/"aot_eager" only check the graph capture).
     cfg.MODEL.COMPILE.BACKEND = "inductor"
-    # torch.compile mode: "" (default), "reduce-overhead" or "max-autotune".
+    # torch.compile mode (inductor only): "" (default), "reduce-overhead" (CUDA graphs;
+    # each input size then holds its own static memory), "max-autotune", ...
     cfg.MODEL.COMPILE.MODE = ""
 
     # ---- fusion methods -------------------------------------------------------------

@@ -267,6 +267,7 @@ def test_analysis_imports_without_torch():
         ({"TYPE": "concat", "LATE": True}, {}, "late_concat"),
         ({"TYPE": "xattn"}, {}, "xattn"),
         ({"TYPE": "gaff", "LATE": True}, {}, "other"),  # a late fusion the study has no row for
+        ({"TYPE": "none", "LATE": True}, {}, "none"),  # nothing fuses: LATE means nothing
         (None, {"fusion_type": "concat", "fusion_late": True}, "late_concat"),  # config.json only
     ],
 )

@@ -7,6 +7,7 @@ tools/benchmark.py --compile both (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import CONFIGS, QUICK, make_cfg
 from detectron2.data import DatasetCatalog
@@ -82,3 +83,27 @@ def _one_box(height: int, width: int):
     instances.gt_boxes = Boxes(torch.tensor([[8.0, 8.0, 40.0, 56.0]]))
     instances.gt_classes = torch.tensor([0])
     return instances
+
+
+@pytest.mark.parametrize(
+    "opts, message",
+    [
+        (("MODEL.COMPILE.BACKEND", "nope"), "BACKEND 'nope' is not one of"),
+        (("MODEL.COMPILE.MODE", "fast"), "MODE 'fast' is not one of"),
+        (("MODEL.COMPILE.BACKEND", "eager", "MODEL.COMPILE.MODE", "max-autotune"), "inductor"),
+        # torch.compile does not guard on module hooks: a graph captured without GuidedRCNN's
+        # per-step hooks (e.g. by an earlier model in the process) would skip the loss
+        (
+            ("MODEL.META_ARCHITECTURE", "GuidedRCNN", "MODEL.GAFF.GUIDANCE_WEIGHT", "0.1"),
+            "guidance loss",
+        ),
+    ],
+)
+def test_compile_settings_are_checked(opts, message):
+    with pytest.raises(ValueError, match=message):
+        _model("MODEL.COMPILE.ENABLED", "True", *opts)
+
+
+def test_compiling_raises_the_recompile_limit():
+    _model(*COMPILE_EAGER)
+    assert torch._dynamo.config.recompile_limit >= 64

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from detectron2.data.samplers import TrainingSampler
 
-from projects_gaff.data import ResumableTrainingSampler
+from projects_gaff.data import DropFirst, ResumableTrainingSampler, resume_position
 
 
 def _take(sampler, n: int) -> list[int]:
@@ -37,3 +37,22 @@ def test_skip_is_taken_before_the_ranks_share(monkeypatch):
 def test_negative_skip_is_refused():
     with pytest.raises(ValueError, match="skip"):
         ResumableTrainingSampler(4, seed=0, skip=-1)
+
+
+@pytest.mark.parametrize(
+    "start_iter, ims, accum, workers, expected",
+    [
+        (4, 2, 1, 0, (8, 0)),  # in-process loading: skip exactly the frames used
+        (4, 2, 1, 3, (6, 1)),  # 4 micro-batches = 1 round of 3 workers + 1 more
+        (4, 2, 2, 2, (8, 0)),  # 8 micro-batches of 1 frame = 4 whole rounds of 2
+        (5, 16, 4, 4, (80, 0)),
+        (5, 16, 1, 4, (64, 1)),
+    ],
+)
+def test_resume_position_skips_whole_worker_rounds(start_iter, ims, accum, workers, expected):
+    assert resume_position(start_iter, ims, accum, workers) == expected
+
+
+def test_drop_first_drops_on_every_iteration():
+    dropped = DropFirst([1, 2, 3, 4], 1)
+    assert list(dropped) == list(dropped) == [2, 3, 4]

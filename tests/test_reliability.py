@@ -109,24 +109,29 @@ def test_bad_data_names_the_file_and_the_fix(tiny_dataset, tmp_path, folder_key,
     assert not (out / "final_results.json").exists()
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create 3 worker processes")
+@pytest.mark.parametrize("workers, accum", [(0, 1), (2, 2), (3, 1)])  # 3: a partial round
 def test_resumed_run_continues_the_killed_runs_stream_of_frames(
-    finished_run, tiny_dataset, tmp_path
+    finished_run, tiny_dataset, tmp_path, workers, accum
 ):
-    """Resumed at iteration 4, the loader yields what iteration 4 of one unbroken run got."""
+    """Resumed at iteration 4, the loader yields the micro-batches that iteration 4 of one
+    unbroken run got: with loader workers (Detectron2 shards the stream among them) and
+    with gradient accumulation (ACCUM_STEPS micro-batches per iteration)."""
     from detectron2.utils.env import seed_all_rng
 
     from projects_gaff.engine import GAFFTrainer, setup_cfg
 
     out = _unfinished_copy(finished_run, tmp_path)
     (out / "checkpoints" / "last_checkpoint").write_text("model_0000003.pth")
-    cfg = setup_cfg(QUICK, [*tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)])
+    opts = ["DATALOADER.NUM_WORKERS", str(workers), "SOLVER.ACCUM_STEPS", str(accum)]
+    cfg = setup_cfg(QUICK, [*tiny_dataset, *opts, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)])
 
     def trainer_of_a_new_process() -> GAFFTrainer:
         seed_all_rng(cfg.SEED)  # as train_net.py's setup does
         return GAFFTrainer(cfg)
 
-    def names(trainer: GAFFTrainer, batches: int) -> list[list[str]]:
-        loader = itertools.islice(trainer._trainer.data_loader, batches)
+    def names(trainer: GAFFTrainer, iterations: int) -> list[list[str]]:
+        loader = itertools.islice(trainer._trainer.data_loader, iterations * accum)
         return [[d["file_name"] for d in batch] for batch in loader]
 
     unbroken = names(trainer_of_a_new_process(), 8)
@@ -134,8 +139,8 @@ def test_resumed_run_continues_the_killed_runs_stream_of_frames(
     trainer.resume_or_load(resume=True)
     assert trainer.start_iter == 4
     resumed = names(trainer, 4)
-    assert resumed == unbroken[4:]
-    assert resumed != unbroken[:4]  # Detectron2's own loader would restart here
+    assert resumed == unbroken[4 * accum :]
+    assert resumed != unbroken[: 4 * accum]  # Detectron2's own loader would restart here
 
 
 def test_only_the_resumable_sampler_is_accepted(tiny_dataset):

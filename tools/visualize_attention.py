@@ -63,7 +63,8 @@ def load_frame(args: argparse.Namespace, cfg) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = [] if torch.cuda.is_available() else ["MODEL.DEVICE", "cpu"]
-    # Attention is captured by forward hooks, which compiled code would not run.
+    # One frame: compiling would cost minutes and gain nothing (and the capture hooks
+    # would be traced into the graph).
     opts = [*device, *args.opts, "MODEL.WEIGHTS", args.weights, "MODEL.COMPILE.ENABLED", "False"]
     cfg = setup_cfg(args.config_file, opts, resolve=False)
     frame = load_frame(args, cfg)

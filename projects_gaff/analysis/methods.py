@@ -49,12 +49,12 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
     aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
     kind = fusion.get("TYPE", settings.get("fusion_type", "gaff"))
     stage_types = fusion.get("STAGE_TYPES", settings.get("fusion_stage_types"))
-    if fusion.get("LATE", settings.get("fusion_late", False)):
-        kind = f"late_{kind}"
     if stages == [] or kind == "none":
         if unfused == "rgb":
             return "rgb"
         return "none" if unfused == "sum" and aux == DEFAULT_AUX else "other"
     if stage_types or aux != DEFAULT_AUX:
         return "other"
+    if fusion.get("LATE", settings.get("fusion_late", False)):
+        kind = f"late_{kind}"
     return kind if kind in METHOD_NAMES else "other"

@@ -99,7 +99,8 @@ def build_workloads(settings: Settings) -> tuple[list[Workload], dict[str, dict]
     workloads, rows = [], {}
     for config in settings.configs:
         for amp, compiled in itertools.product(
-            # eager before compiled, so that step_ratio reads compiled / eager
+            # within an AMP variant eager comes before compiled; step_ratio is always to the
+            # first row (with --compile both alone: compiled / eager)
             _variants(settings.amp, both=(True, False)),
             _variants(settings.compile, both=(False, True)),
         ):
@@ -113,8 +114,9 @@ def build_workloads(settings: Settings) -> tuple[list[Workload], dict[str, dict]
             )
             if settings.breakdown and is_compiled(workload.model):
                 raise ValueError(
-                    f"{name}: --breakdown times modules through forward hooks, which compiled "
-                    "code does not run; measure the breakdown with --compile off"
+                    f"{name}: --breakdown times modules with synchronising forward hooks, "
+                    "which compilation would trace into the graph or split it at; measure "
+                    "the breakdown with --compile off"
                 )
             with PeakMemory(device) as peak:
                 for _ in range(settings.warmup):

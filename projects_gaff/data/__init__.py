@@ -22,7 +22,7 @@ from .register import (
     register_demo_datasets,
     register_gaff_dataset,
 )
-from .sampler import ResumableTrainingSampler
+from .sampler import DropFirst, ResumableTrainingSampler, resume_position
 from .splits import SPLITS, save_split_manifest, select_split, split_of
 from .summary import channel_statistics, format_summary, summarize_dataset
 
@@ -36,6 +36,7 @@ __all__ = [
     "LAYOUTS",
     "SPLITS",
     "DatasetError",
+    "DropFirst",
     "EventSynthesis",
     "GAFFDatasetMapper",
     "ResizeShortestEdgeNoUpscale",
@@ -56,6 +57,7 @@ __all__ = [
     "register_demo_datasets",
     "register_gaff_dataset",
     "render_demo_frame",
+    "resume_position",
     "save_split_manifest",
     "select_split",
     "split_of",

@@ -19,7 +19,13 @@ from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 
 from ..atomic import atomic_write_json
-from ..data import GAFFDatasetMapper, ResumableTrainingSampler, build_gaff_augmentation
+from ..data import (
+    DropFirst,
+    GAFFDatasetMapper,
+    ResumableTrainingSampler,
+    build_gaff_augmentation,
+    resume_position,
+)
 from .checkpoint import BEST_NAME, StudyCheckpointer
 from .compile import compile_backbone
 from .evaluation import evaluate_coco, validation_loss
@@ -51,7 +57,8 @@ class GAFFTrainer(DefaultTrainer):
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
-        # Drawn as Detectron2 draws it (from the RNG that SEED seeded), kept for a resume.
+        # Drawn as Detectron2 draws it; saved in checkpoints so that a resume (even with
+        # SEED -1) continues the same stream of frames.
         self._data_seed = comm.shared_random_seed()
         data_loader = self.build_train_loader(cfg, seed=self._data_seed)
         # On the CPU (gloo) DDP takes no device_ids; Detectron2's helper always passes some.
@@ -80,6 +87,13 @@ class GAFFTrainer(DefaultTrainer):
             self._trainer.reset_data_loader(
                 lambda: self.build_train_loader(self.cfg, self.start_iter, self._data_seed)
             )
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "data_seed": self._data_seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._data_seed = state.get("data_seed", self._data_seed)
 
     @staticmethod
     def _use_amp(cfg: CfgNode) -> bool:
@@ -126,14 +140,14 @@ class GAFFTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode, start_iter: int = 0, seed: int | None = None):
-        """Micro-batches of the 5-channel mapper, in the order iteration ``start_iter`` of an
-        uninterrupted run with shuffling seed ``seed`` would get them (see
-        :class:`ResumableTrainingSampler`; None draws a seed as Detectron2 does).
+        """Micro-batches of the 5-channel mapper, from where iteration ``start_iter`` of an
+        uninterrupted run with shuffling seed ``seed`` would take them (None draws a seed as
+        Detectron2 does; the trainer keeps it in its checkpoints).
 
-        A run's seed follows from SEED, so a resumed run continues the killed run's order;
-        with SEED -1 it cannot. Exact with DATALOADER.NUM_WORKERS 0 and frames of one
-        orientation; otherwise the rest of the epoch holds the same frames in a slightly
-        different order (workers and aspect-ratio groups interleave differently).
+        Exact, whatever the number of workers, ranks and accumulation steps, when the
+        training frames share one orientation (all landscape, as in the guide's datasets);
+        with mixed orientations Detectron2's aspect-ratio groups hold back a few frames,
+        which the resumed run takes in a slightly different order.
         """
         if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
             raise ValueError(
@@ -143,18 +157,17 @@ class GAFFTrainer(DefaultTrainer):
         dataset = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
         )
-        sampler = ResumableTrainingSampler(
-            len(dataset),
-            seed=seed,
-            skip=start_iter * cfg.SOLVER.IMS_PER_BATCH,
+        skip, drop = resume_position(
+            start_iter, cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.ACCUM_STEPS, cfg.DATALOADER.NUM_WORKERS
         )
-        return build_detection_train_loader(
+        loader = build_detection_train_loader(
             cfg,
             mapper=GAFFDatasetMapper(cfg, is_train=True),
             dataset=dataset,
-            sampler=sampler,
+            sampler=ResumableTrainingSampler(len(dataset), seed=seed, skip=skip),
             total_batch_size=cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS,
         )
+        return DropFirst(loader, drop) if drop else loader
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):

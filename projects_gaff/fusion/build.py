@@ -39,7 +39,8 @@ class FusionSpec:
     norm: str = "BN"
     cssa_threshold: float = 0.5
     cssa_kernel_size: int = 0  # 0: ECA's adaptive size for C
-    # "xattn" only: heads and key/value spatial reduction (from the fused MiT stage's own)
+    # "xattn" only: heads and key/value spatial reduction. fusion_specs_from_cfg sets the
+    # fused MiT stage's own; who builds TwoStreamMiT directly passes them.
     attn_heads: int = 1
     attn_sr_ratio: int = 1
 
@@ -137,9 +138,7 @@ def fusion_specs_from_cfg(cfg) -> dict[int, FusionSpec]:
             f"MODEL.GAFF.OUT_CHANNELS={gaff.OUT_CHANNELS}: give 0 (the stage width) or the "
             "width of the fused map the FPN should get"
         )
-    mit = MIT_SPECS.get(cfg.MODEL.MIT.NAME)
-    if mit is None:
-        raise ValueError(f"MODEL.MIT.NAME {cfg.MODEL.MIT.NAME!r} is not one of {list(MIT_SPECS)}")
+    mit = MIT_SPECS.get(cfg.MODEL.MIT.NAME)  # None: the backbone reports the bad name
     base = FusionSpec(
         type=fusion.TYPE,
         se_reduction=gaff.SE_REDUCTION,
@@ -161,7 +160,7 @@ def fusion_specs_from_cfg(cfg) -> dict[int, FusionSpec]:
             type=stage_types[s - 1] if stage_types else base.type,
             se_reduction=reductions[s - 1] if reductions else base.se_reduction,
         )
-        if spec.type == "xattn":  # the attention geometry of the MiT stage it fuses
+        if spec.type == "xattn" and mit:  # the attention geometry of the MiT stage it fuses
             spec = replace(spec, attn_heads=mit.heads[s - 1], attn_sr_ratio=mit.sr_ratios[s - 1])
         if spec.type == "none":
             raise ValueError(
