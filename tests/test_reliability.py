@@ -126,16 +126,18 @@ def test_resumed_run_continues_the_killed_runs_stream_of_frames(
     opts = ["DATALOADER.NUM_WORKERS", str(workers), "SOLVER.ACCUM_STEPS", str(accum)]
     cfg = setup_cfg(QUICK, [*tiny_dataset, *opts, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)])
 
-    def trainer_of_a_new_process() -> GAFFTrainer:
-        seed_all_rng(cfg.SEED)  # as train_net.py's setup does
+    def trainer_of_a_new_process(seed: int) -> GAFFTrainer:
+        seed_all_rng(seed)  # as train_net.py's setup does with SEED
         return GAFFTrainer(cfg)
 
     def names(trainer: GAFFTrainer, iterations: int) -> list[list[str]]:
         loader = itertools.islice(trainer._trainer.data_loader, iterations * accum)
         return [[d["file_name"] for d in batch] for batch in loader]
 
-    unbroken = names(trainer_of_a_new_process(), 8)
-    trainer = trainer_of_a_new_process()
+    unbroken = names(trainer_of_a_new_process(cfg.SEED), 8)
+    # Another RNG state (SEED -1 draws one per process): the stream's seed must come from
+    # the checkpoint, not from this process.
+    trainer = trainer_of_a_new_process(cfg.SEED + 999)
     trainer.resume_or_load(resume=True)
     assert trainer.start_iter == 4
     resumed = names(trainer, 4)
