@@ -51,19 +51,19 @@ def test_cli_writes_table_and_roofline(tmp_path):
     assert "item 2" in markdown
 
 
-def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
-    settings = Settings(
+def _tiny_settings(tmp_path: Path, *opts: str, **options) -> Settings:
+    """The quick GAFF-s23 config on 64x64 frames, one image per step, one timed round."""
+    return Settings(
         configs=[str(CONFIGS / "quick" / "gaff_s23.yaml")],
-        opts=[*tiny_dataset, "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1"],
+        opts=["MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1", *opts],
         output=tmp_path,
-        height=64,
-        width=64,
-        infer_batch=1,
-        repeats=1,
-        warmup=1,
-        real_data=True,
-        breakdown=True,
-        breakdown_steps=1,
+        **{"height": 64, "width": 64, "infer_batch": 1, "repeats": 1, "warmup": 1, **options},
+    )
+
+
+def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
+    settings = _tiny_settings(
+        tmp_path, *tiny_dataset, real_data=True, breakdown=True, breakdown_steps=1
     )
     files = run(settings)
     columns, rows = _csv(files["breakdown"])
@@ -79,18 +79,8 @@ COMPILE_EAGER = ["MODEL.COMPILE.BACKEND", "eager"]  # graph capture only: second
 
 
 def test_compile_both_measures_eager_then_compiled(tmp_path):
-    settings = Settings(
-        configs=[str(CONFIGS / "quick" / "gaff_s23.yaml")],
-        opts=["MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "1", *COMPILE_EAGER],
-        output=tmp_path,
-        height=64,
-        width=64,
-        infer_batch=1,
-        repeats=1,
-        warmup=1,
-        compile="both",
-        fp32_matmul=True,
-        matmul_size=64,
+    settings = _tiny_settings(
+        tmp_path, *COMPILE_EAGER, compile="both", fp32_matmul=True, matmul_size=64
     )
     files = run(settings)
     _, rows = _csv(files["csv"])
@@ -105,12 +95,6 @@ def test_compile_both_measures_eager_then_compiled(tmp_path):
 
 
 def test_breakdown_refuses_compiled_models(tmp_path):
-    settings = Settings(
-        configs=[str(CONFIGS / "quick" / "gaff_s23.yaml")],
-        opts=["MODEL.DEVICE", "cpu", *COMPILE_EAGER],
-        output=tmp_path,
-        compile="on",
-        breakdown=True,
-    )
+    settings = _tiny_settings(tmp_path, *COMPILE_EAGER, compile="on", breakdown=True)
     with pytest.raises(ValueError, match="--compile off"):
         run(settings)

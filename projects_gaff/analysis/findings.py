@@ -81,11 +81,12 @@ class Finding:
         estimate = self.effect.estimate
         if estimate is None:
             return "not testable"
-        if estimate.exceeds_noise is None:
-            return "undecided"
-        if not estimate.exceeds_noise:
-            return "not shown"
-        return "supported" if estimate.value > 0 else "contradicted"
+        return {
+            "unknown": "undecided",
+            "within noise": "not shown",
+            "positive": "supported",
+            "negative": "contradicted",
+        }[estimate.outcome]
 
 
 @dataclass(frozen=True)

@@ -175,11 +175,12 @@ def _winner(diff: Estimate | None, reference: str) -> str:
     """Who has the higher AP, when the difference is beyond the seed noise."""
     if diff is None:
         return "—"
-    if diff.exceeds_noise is None:
-        return "unknown (noise unknown)"
-    if not diff.exceeds_noise:
-        return "tie (within noise)"
-    return "GAFF" if diff.value > 0 else reference
+    return {
+        "unknown": "unknown (noise unknown)",
+        "within noise": "tie (within noise)",
+        "positive": "GAFF",
+        "negative": reference,
+    }[diff.outcome]
 
 
 def relative(theirs: float | None, ours: float | None) -> str:

@@ -83,6 +83,15 @@ class Estimate:
     def exceeds_noise(self) -> bool | None:
         return None if self.se is None else abs(self.value) > 2 * self.se
 
+    @property
+    def outcome(self) -> str:
+        """``unknown`` (noise unknown), ``within noise``, ``positive`` or ``negative``."""
+        if self.exceeds_noise is None:
+            return "unknown"
+        if not self.exceeds_noise:
+            return "within noise"
+        return "positive" if self.value > 0 else "negative"
+
 
 def contrast(terms: Sequence[tuple[SeedStats, float]], noise: Noise) -> Estimate:
     """``Σ w·mean`` over (stats, weight) terms, with its standard error."""
