@@ -118,8 +118,9 @@ def add_gaff_config(cfg: CN) -> None:
     # Autocast dtype when SOLVER.AMP.ENABLED on CUDA: "bfloat16" (no loss scaling needed)
     # or "float16" (with a gradient scaler). Ignored on the CPU, which trains in fp32.
     cfg.SOLVER.AMP.DTYPE = "bfloat16"
-    # Periodic checkpoints kept on disk (besides best_model.pth and model_final.pth).
-    cfg.SOLVER.CHECKPOINTS_TO_KEEP = 2
+    # Periodic checkpoints kept on disk (besides best_model.pth and model_final.pth, which
+    # are hard links: with 1 the folder holds the best and the last model only).
+    cfg.SOLVER.CHECKPOINTS_TO_KEEP = 1
     # Validation split used for model selection (best checkpoint, phase-2 top-k); the
     # DATASETS.TEST split is evaluated once, at the end, with the best checkpoint.
     cfg.DATASETS.VAL = ()
@@ -128,6 +129,13 @@ def add_gaff_config(cfg: CN) -> None:
     # ... or, in iteration mode, every TEST.EVAL_PERIOD iterations (Detectron2's key).
     # Input size (H, W) at which model_info.json reports GFLOPs.
     cfg.TEST.FLOPS_INPUT_SIZE = (320, 416)
+    # ---- evaluation and model selection (engine) ----
+    # Evaluators run on val and test: "coco" (COCO AP) and/or "miss_rate" (log-average miss
+    # rate MR^-2, projects_gaff.evaluation.MissRateEvaluator).
+    cfg.TEST.EVALUATORS = ["coco"]
+    # Validation metric that picks best_model.pth, e.g. "AP" or "MR_reasonable_all"; miss
+    # rates (MR_*) are minimised, everything else maximised (run_files.lower_is_better).
+    cfg.TEST.SELECT_METRIC = "AP"
 
     # ---- data ---------------------------------------------------------------------
     # A user's dataset, named by the config alone: projects_gaff.data.register_datasets_

@@ -74,12 +74,14 @@ def assert_ok(result: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="session")
 def finished_run(tiny_dataset, tmp_path_factory) -> Path:
-    """Two epochs of GAFF-s23 (mit_b0) on the tiny set: 4 iterations per epoch. Read-only:
-    tests that change it work on a copy."""
+    """Two epochs of GAFF-s23 (mit_b0) on the tiny set: 4 iterations per epoch, two periodic
+    checkpoints kept (the fallback tests need the one before the last). Read-only: tests
+    that change it work on a copy. Tests using it train in a subprocess: mark them slow."""
     out = tmp_path_factory.mktemp("run")
+    keep = ["SOLVER.CHECKPOINTS_TO_KEEP", "2"]
     assert_ok(
         train_net(
-            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)
+            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", *keep, "OUTPUT_DIR", str(out)
         )
     )
     return out

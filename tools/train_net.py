@@ -23,8 +23,15 @@ from detectron2.utils import comm
 
 from projects_gaff.atomic import atomic_write_json
 from projects_gaff.data import DatasetError
-from projects_gaff.engine import GAFFTrainer, evaluate_splits, setup_cfg, setup_run
-from projects_gaff.engine.checkpoint import StudyCheckpointer
+from projects_gaff.engine import (
+    GAFFTrainer,
+    StudyCheckpointer,
+    evaluate_splits,
+    setup_cfg,
+    setup_run,
+    write_final_results,
+)
+from projects_gaff.run_files import EVAL_RESULTS
 
 
 def main(args) -> dict | None:
@@ -35,11 +42,13 @@ def main(args) -> dict | None:
         StudyCheckpointer(model).load(cfg.MODEL.WEIGHTS)
         results = evaluate_splits(cfg, model)
         if comm.is_main_process():
-            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, "eval_results.json"), results)
+            atomic_write_json(os.path.join(cfg.OUTPUT_DIR, EVAL_RESULTS), results)
         return results
     trainer = GAFFTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    trainer.train()
+    # As Detectron2's train_net.py tests after training: here the best checkpoint.
+    return write_final_results(trainer)
 
 
 def log_traceback(what: str) -> None:

@@ -1,23 +1,37 @@
-"""Training and inference engine: trainer, study hook, schedule, predictor."""
+"""Training and inference engine: trainer, hooks, writers, evaluation, predictor."""
 
 from .checkpoint import StudyCheckpointer
-from .evaluation import evaluate_coco, validation_loss
-from .hooks import StudyHook
+from .evaluation import build_evaluator, evaluate_detector, evaluate_splits, validation_loss
+from .hooks import (
+    RNGState,
+    StudyBestCheckpointer,
+    StudyPeriodicCheckpointer,
+    TrainingClock,
+    ValidationHook,
+)
 from .model_info import count_gflops, model_info, parameter_breakdown
 from .predictor import GAFFPredictor
+from .results import write_final_results
 from .schedule import resolve_epochs
 from .setup import setup_cfg, setup_run, study_fields
 from .step import AccumulatingTrainer
-from .trainer import GAFFTrainer, evaluate_splits
+from .trainer import GAFFTrainer
+from .writers import StudyCsvWriter
 
 __all__ = [
     "AccumulatingTrainer",
     "GAFFPredictor",
     "GAFFTrainer",
+    "RNGState",
+    "StudyBestCheckpointer",
     "StudyCheckpointer",
-    "StudyHook",
+    "StudyCsvWriter",
+    "StudyPeriodicCheckpointer",
+    "TrainingClock",
+    "ValidationHook",
+    "build_evaluator",
     "count_gflops",
-    "evaluate_coco",
+    "evaluate_detector",
     "evaluate_splits",
     "model_info",
     "parameter_breakdown",
@@ -26,4 +40,5 @@ __all__ = [
     "setup_run",
     "study_fields",
     "validation_loss",
+    "write_final_results",
 ]

@@ -12,8 +12,8 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..atomic import atomic_write_text
+from ..run_files import BEST_MODEL, FINAL_MODEL, periodic_checkpoint
 
-BEST_NAME = "best_model"
 # What torch.load raises on a truncated or corrupt file.
 UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile)
 
@@ -25,10 +25,20 @@ class StudyCheckpointer(DetectionCheckpointer):
     """
 
     resumed = False
+    _last_saved: tuple[int, str] | None = None  # (iteration, path) of this process's last save
 
     def save(self, name: str, tag_last: bool = True, **extra) -> None:
+        """Detectron2's ``save``, atomic; ``model_final`` is a hard link to the periodic
+        checkpoint of the same iteration when this process just wrote one (no second copy)."""
         if not self.save_dir or not self.save_to_disk:
             return
+        if name == FINAL_MODEL and self._last_saved is not None:
+            iteration, source = self._last_saved
+            if iteration == extra.get("iteration") and os.path.isfile(source):
+                self.publish_link(source, f"{name}.pth")
+                if tag_last:
+                    self.tag_last_checkpoint(f"{name}.pth")
+                return
         data = {"model": self.model.state_dict()}
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
@@ -47,8 +57,30 @@ class StudyCheckpointer(DetectionCheckpointer):
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        self._last_saved = (extra.get("iteration"), path)
         if tag_last:
             self.tag_last_checkpoint(f"{name}.pth")
+
+    def publish_link(self, source: str, name: str) -> None:
+        """``save_dir/name`` := a hard link to ``source``, replaced atomically."""
+        tmp = os.path.join(self.save_dir, f".{name}.link")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.link(source, tmp)
+        os.replace(tmp, os.path.join(self.save_dir, name))
+
+    def prune(self, keep: int) -> None:
+        """Delete all but the newest ``keep`` periodic checkpoints (``model_final.pth`` and
+        ``best_model.pth`` are hard links and keep their data). Scans the folder, so files
+        written before a resume are pruned too."""
+        for path in self._periodic_files()[keep:]:
+            self.logger.info("Removing old checkpoint %s", path)
+            os.unlink(path)
+
+    def _periodic_files(self) -> list[str]:
+        """Periodic checkpoints, newest first."""
+        pattern = os.path.join(self.save_dir, periodic_checkpoint(0).replace("0000000", "[0-9]*"))
+        return sorted(glob.glob(pattern), reverse=True)
 
     def resume_or_load(self, path: str, *, resume: bool = True) -> dict:
         """Resume from the newest readable checkpoint: a truncated or corrupt file (a kill
@@ -75,12 +107,11 @@ class StudyCheckpointer(DetectionCheckpointer):
     def _resume_candidates(self) -> list[str]:
         """The tagged last checkpoint, then the periodic ones, newest first."""
         tagged = self.get_checkpoint_file()
-        periodic = sorted(glob.glob(os.path.join(self.save_dir, "model_[0-9]*.pth")), reverse=True)
-        return list(dict.fromkeys([tagged, *periodic]))
+        return list(dict.fromkeys([tagged, *self._periodic_files()]))
 
     def save_best(self, **extra) -> None:
         """``best_model.pth``: a full checkpoint that ``--resume`` never picks up by itself."""
-        self.save(BEST_NAME, tag_last=False, **extra)
+        self.save(BEST_MODEL, tag_last=False, **extra)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         if self.save_to_disk:

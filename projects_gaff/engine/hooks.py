@@ -1,38 +1,31 @@
-"""The study hook: per-batch and per-epoch CSVs, validation, best checkpoint, final results.
+"""The study's hooks: step clock, RNG state, validation, periodic and best checkpoints.
 
-Every number comes from Detectron2's ``EventStorage`` (losses, lr, data and step time)
-or from the evaluation this hook runs; the hook's own state (best so far, training time,
-RNG) travels inside the trainer checkpoint, so ``--resume`` continues exactly.
+Each does one job in Detectron2's hook order (see ``GAFFTrainer.build_hooks``); their state
+travels inside the trainer checkpoint, so ``--resume`` continues exactly.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import random
 import resource
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from detectron2.engine import HookBase
-from detectron2.utils import comm
-from fvcore.common.checkpoint import PeriodicCheckpointer
+from detectron2.engine import HookBase, hooks
 
-from ..atomic import AppendOnlyCsv, atomic_write_json, read_csv
-from .checkpoint import BEST_NAME
-from .evaluation import COCO_KEYS
+from ..atomic import atomic_write_json
+from ..run_files import BEST_MODEL, FINAL_MODEL, lower_is_better, periodic_checkpoint
+from .checkpoint import StudyCheckpointer
 
 logger = logging.getLogger(__name__)
 
-BATCH_FIXED = ["iteration", "epoch", "batch", "total_loss"]
-BATCH_TIMING = ["lr", "data_time", "step_time", "peak_memory_mb"]
-EPOCH_FIXED = ["epoch", "iteration"]
-EPOCH_TAIL = ["lr", "epoch_time_s", "is_best"]
+VAL_PREFIX = "val/"  # storage names of the validation metrics (EvalHook flattens {"val": ...})
+IS_BEST = "is_best"  # storage scalar, 1 at the iteration whose checkpoint became the best
 
 
 def peak_memory_mb() -> float:
@@ -42,45 +35,48 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-class StudyHook(HookBase):
-    """Writes the study's files into the trainer's output folder (main process only).
+def evaluates_at(iteration: int, period: int, max_iter: int) -> bool:
+    """Whether validation runs after ``iteration``: every ``period`` and after the last."""
+    done = iteration + 1
+    return done == max_iter or (period > 0 and done % period == 0)
 
-    ``metrics_per_batch.csv``: one row per iteration. ``metrics_per_epoch.csv``: one row per
-    epoch with mean train losses, validation loss and COCO AP. ``checkpoints/best_model.pth``
-    is the checkpoint of the best validation AP. ``final_results.json`` is written once the
-    last iteration is done, from the best checkpoint evaluated on the val and test splits.
-    """
 
-    def __init__(
-        self,
-        iters_per_epoch: int,
-        eval_epochs: int,
-        checkpoint_period: int,
-        checkpoints_to_keep: int,
-    ):
-        self.iters_per_epoch = iters_per_epoch
-        self.eval_epochs = max(1, eval_epochs)
-        self.checkpoint_period = checkpoint_period
-        self.checkpoints_to_keep = checkpoints_to_keep
-        self.best_ap: float | None = None
-        self.best_epoch = 0
-        self.best_iteration = -1
+class TrainingClock(HookBase):
+    """Per-step ``step_time`` and ``peak_memory_mb`` scalars, and the training time summed
+    over the steps of every attempt (validation and checkpoints excluded)."""
+
+    def __init__(self):
         self.train_seconds = 0.0
-        self._rng_to_restore: dict | None = None
-        self._batch_csv: AppendOnlyCsv | None = None
-        self._epoch_csv: AppendOnlyCsv | None = None
-        self._epoch_rows: list[dict] = []
 
-    # ---- checkpointed state ------------------------------------------------------
+    def before_step(self) -> None:
+        self._step_start = time.perf_counter()
+
+    def after_step(self) -> None:
+        step = time.perf_counter() - self._step_start
+        self.train_seconds += step
+        self.trainer.storage.put_scalars(
+            step_time=step, peak_memory_mb=peak_memory_mb(), smoothing_hint=False
+        )
+
+    def state_dict(self) -> dict:
+        return {"train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.train_seconds = state["train_seconds"]
+
+
+class RNGState(HookBase):
+    """Saves the global torch / Python / numpy RNG states in the checkpoint and restores
+    them before a resumed run's first step, so random augmentation and sampling continue."""
+
+    _to_restore: dict | None = None
+
     def state_dict(self) -> dict:
         np_state = np.random.get_state()
         return {
-            "best_ap": self.best_ap,
-            "best_epoch": self.best_epoch,
-            "best_iteration": self.best_iteration,
-            "train_seconds": self.train_seconds,
             "rng_torch": torch.get_rng_state(),
             "rng_python": random.getstate(),
+            # weights_only checkpoints hold tensors, not numpy arrays
             "rng_numpy": (
                 np_state[0],
                 torch.from_numpy(np_state[1].astype(np.int64)),
@@ -89,212 +85,186 @@ class StudyHook(HookBase):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_ap = state["best_ap"]
-        self.best_epoch = state["best_epoch"]
-        self.best_iteration = state["best_iteration"]
-        self.train_seconds = state["train_seconds"]
-        self._rng_to_restore = state
-
-    # ---- training loop -----------------------------------------------------------
-    @property
-    def output_dir(self) -> Path:
-        return Path(self.trainer.cfg.OUTPUT_DIR)
-
-    def epoch_of(self, iteration: int) -> int:
-        return iteration // self.iters_per_epoch + 1
+        self._to_restore = state
 
     def before_train(self) -> None:
-        if self._rng_to_restore:
-            state = self._rng_to_restore
-            torch.set_rng_state(state["rng_torch"])
-            random.setstate(state["rng_python"])
-            name, key, *rest = state["rng_numpy"]
-            np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
-        start = self.trainer.start_iter
-        self._last_time = time.perf_counter()
-        self._epoch_start = time.perf_counter()
-        if not comm.is_main_process():
+        state = self._to_restore
+        if not state or state.get("rng_torch") is None:
             return
-        self._periodic = PeriodicCheckpointer(
-            self.trainer.checkpointer,
-            self.checkpoint_period,
-            self.trainer.max_iter,
-            self.checkpoints_to_keep,
-        )
-        self._reconcile_best()
-        done_epochs = start // self.iters_per_epoch
-        self._epoch_csv_keep = lambda row: int(row["epoch"]) <= done_epochs
-        self._batch_csv_keep = lambda row: int(row["iteration"]) < start
-        # Resume: the rows of the epoch in progress feed that epoch's mean train losses.
-        self._epoch_rows = [
-            r
-            for r in read_csv(self.output_dir / "metrics_per_batch.csv")
-            if self._batch_csv_keep(r) and int(r["epoch"]) == self.epoch_of(start)
-        ]
+        torch.set_rng_state(state["rng_torch"])
+        random.setstate(state["rng_python"])
+        name, key, *rest = state["rng_numpy"]
+        np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
 
-    def before_step(self) -> None:
-        self._step_start = time.perf_counter()
+
+class ValidationHook(hooks.EvalHook):
+    """Detectron2's ``EvalHook``, except that the last evaluation runs after the last step
+    rather than in ``after_train``: the last epoch's row, best-model decision and
+    checkpoint then come in the same order as every other epoch's."""
+
+    def __init__(self, eval_period: int, eval_function: Callable[[], dict]):
+        super().__init__(eval_period, eval_function, eval_after_train=False)
 
     def after_step(self) -> None:
-        now = time.perf_counter()
-        self.trainer.storage.put_scalars(
-            step_time=now - self._step_start, peak_memory_mb=peak_memory_mb(), smoothing_hint=False
-        )
-        self.train_seconds += now - self._last_time
-        iteration = self.trainer.iter
-        last = iteration + 1 >= self.trainer.max_iter
-        epoch_end = (iteration + 1) % self.iters_per_epoch == 0 or last
-        is_best = False
-        if comm.is_main_process():
-            self._write_batch_row(iteration)
-        if epoch_end:
-            epoch = self.epoch_of(iteration)
-            validate = epoch % self.eval_epochs == 0 or last
-            val = self.trainer.validate() if validate else {}
-            if comm.is_main_process():
-                is_best = self._end_epoch(iteration, val, now)
-        if comm.is_main_process():
-            # Periodic checkpoint first (it carries the updated best-so-far), then
-            # best_model.pth from it: a kill between the two is repaired on resume.
-            self._periodic.step(iteration)
-            if is_best:
-                self._publish_best(iteration)
-        self._last_time = time.perf_counter()
+        if evaluates_at(self.trainer.iter, self._period, self.trainer.max_iter):
+            self._do_eval()
 
-    def _write_batch_row(self, iteration: int) -> None:
-        storage = self.trainer.storage
-        latest = {k: v for k, (v, it) in storage.latest().items() if it == iteration}
-        loss_names = sorted(k for k in latest if k.startswith("loss_"))
-        if self._batch_csv is None:
-            columns = BATCH_FIXED + loss_names + BATCH_TIMING
-            self._batch_csv = AppendOnlyCsv(
-                self.output_dir / "metrics_per_batch.csv", columns, self._batch_csv_keep
-            )
-        row = {
-            "iteration": iteration,
-            "epoch": self.epoch_of(iteration),
-            "batch": iteration % self.iters_per_epoch + 1,
-            "total_loss": latest.get("total_loss"),
-            **{k: latest[k] for k in loss_names},
-            "lr": latest.get("lr"),
-            "data_time": latest.get("data_time"),
-            "step_time": latest.get("step_time"),
-            "peak_memory_mb": latest.get("peak_memory_mb"),
-        }
-        self._batch_csv.append(row)
-        self._epoch_rows.append(row)
 
-    def _end_epoch(self, iteration: int, val: dict, now: float) -> bool:
-        epoch = self.epoch_of(iteration)
-        loss_names = [
-            "total_loss",
-            *sorted(k for k in self._epoch_rows[-1] if k.startswith("loss_")),
-        ]
-        train = {f"train_{k}": _mean(float(r[k]) for r in self._epoch_rows) for k in loss_names}
-        val_losses = {f"val_{k}": val.get("loss", {}).get(k) for k in loss_names}
-        val_ap = {f"val_{k}": val.get("coco", {}).get(k) for k in COCO_KEYS}
-        is_best = self._update_best(val_ap["val_AP"], epoch, iteration)
-        if self._epoch_csv is None:
-            columns = EPOCH_FIXED + list(train) + list(val_losses) + list(val_ap) + EPOCH_TAIL
-            self._epoch_csv = AppendOnlyCsv(
-                self.output_dir / "metrics_per_epoch.csv", columns, self._epoch_csv_keep
-            )
-        self._epoch_csv.append(
-            {
-                "epoch": epoch,
-                "iteration": iteration,
-                **train,
-                **val_losses,
-                **val_ap,
-                "lr": self._epoch_rows[-1]["lr"],
-                "epoch_time_s": now - self._epoch_start,
-                "is_best": int(is_best),
-            }
-        )
-        scalars = {
-            k.replace("val_", "val/", 1): v
-            for k, v in {**val_losses, **val_ap}.items()
-            if v is not None
-        }
-        scalars.update({k.replace("train_", "epoch/train_", 1): v for k, v in train.items()})
-        self.trainer.storage.put_scalars(**scalars, smoothing_hint=False)
-        self._epoch_rows = []
-        self._epoch_start = time.perf_counter()
-        return is_best
+class StudyBestCheckpointer(hooks.BestCheckpointer):
+    """Detectron2's ``BestCheckpointer`` for the study's select metric (TEST.SELECT_METRIC,
+    maximised, or minimised for miss rates), with three differences:
 
-    def _update_best(self, val_ap: float | None, epoch: int, iteration: int) -> bool:
-        """Is this epoch the best so far? Highest val AP, the first on ties; without a
-        validation split (or before any AP exists) the latest epoch."""
-        no_ap_yet = self.best_ap is None
-        improved = val_ap is not None and (no_ap_yet or val_ap > self.best_ap)
-        if not (improved or (no_ap_yet and val_ap is None)):
-            return False
-        self.best_ap, self.best_epoch, self.best_iteration = val_ap, epoch, iteration
-        return True
+    - the decision is made right after validation, before the CSV row and the periodic
+      checkpoint, so both carry it (``is_best`` scalar; the best-so-far is in the
+      checkpoint); ``best_model.pth`` is then published by :meth:`publish`, called by
+      :class:`StudyPeriodicCheckpointer` once that checkpoint is on disk: a hard link to it,
+      not a second copy;
+    - a kill between the checkpoint and the link is repaired on resume (``before_train``);
+    - without a validation metric (no val split) the latest validated epoch is the best, with
+      a warning; epochs without validation are never the best.
+    Ties keep the first epoch.
+    """
+
+    def __init__(self, eval_period: int, checkpointer: StudyCheckpointer, metric: str):
+        mode = "min" if lower_is_better(metric) else "max"
+        super().__init__(eval_period, checkpointer, VAL_PREFIX + metric, mode, BEST_MODEL)
+        self.metric = metric
+        self.best_epoch = 0
+        self._iters_per_epoch = 1
+        self._to_publish: int | None = None
+        self._warned = False
+
+    def attach(self, iters_per_epoch: int) -> StudyBestCheckpointer:
+        self._iters_per_epoch = iters_per_epoch
+        return self
 
     @property
-    def _checkpoint_dir(self) -> Path:
-        return Path(self.trainer.checkpointer.save_dir)
+    def best_iteration(self) -> int:
+        return -1 if self.best_iter is None else self.best_iter
 
-    def _publish_best(self, iteration: int) -> None:
-        """``best_model.pth`` := the checkpoint of ``iteration`` (a hard link when the
-        periodic checkpointer just wrote one), plus ``best_model.json`` describing it."""
-        folder = self._checkpoint_dir
-        source = folder / f"model_{iteration:07d}.pth"
-        if not source.is_file() and iteration == self.trainer.max_iter - 1:
-            source = folder / "model_final.pth"
-        if source.is_file():
-            tmp = folder / f".{BEST_NAME}.link"
-            tmp.unlink(missing_ok=True)
-            os.link(source, tmp)
-            os.replace(tmp, folder / f"{BEST_NAME}.pth")
+    def state_dict(self) -> dict:
+        return {
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "best_iteration": self.best_iteration,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_metric = state["best_metric"]
+        self.best_epoch = state["best_epoch"]
+        self.best_iter = None if state["best_iteration"] < 0 else state["best_iteration"]
+
+    def before_train(self) -> None:
+        self._reconcile()
+
+    def after_step(self) -> None:
+        if evaluates_at(self.trainer.iter, self._period, self.trainer.max_iter):
+            self._best_checking()
+
+    def after_train(self) -> None:
+        """Decided after the last step already (see :class:`ValidationHook`)."""
+
+    def _best_checking(self) -> None:
+        iteration = self.trainer.iter
+        value, at = self.trainer.storage.latest().get(self._val_metric, (None, -1))
+        value = value if at == iteration else None
+        if value is None and not self._warned:
+            logger.warning(
+                "No validation %s at iteration %d (no DATASETS.VAL, or the metric is "
+                "undefined): best_model.pth follows the latest validated epoch until one "
+                "has it",
+                self.metric,
+                iteration,
+            )
+            self._warned = True
+        if self.best_metric is None:
+            better = True  # the first value, or no value yet: the latest validated epoch
         else:
-            self.trainer.checkpointer.save_best(iteration=iteration)
-        record = {"iteration": iteration, "epoch": self.best_epoch, "val_AP": self.best_ap}
-        atomic_write_json(folder / f"{BEST_NAME}.json", record)
+            better = value is not None and self._compare(value, self.best_metric)
+        if better:
+            self.best_metric, self.best_iter = value, iteration
+            self.best_epoch = iteration // self._iters_per_epoch + 1
+            self._to_publish = iteration
+        self.trainer.storage.put_scalar(IS_BEST, int(better), smoothing_hint=False)
 
-    def _reconcile_best(self) -> None:
+    # ---- best_model.pth ------------------------------------------------------------
+    @property
+    def _folder(self) -> Path:
+        return Path(self._checkpointer.save_dir)
+
+    def publish(self) -> None:
+        """Link ``best_model.pth`` to the checkpoint just written, if it became the best."""
+        if self._to_publish is not None:
+            self._publish(self._to_publish)
+            self._to_publish = None
+
+    def _publish(self, iteration: int) -> None:
+        """``best_model.pth`` := the checkpoint of ``iteration``, plus ``best_model.json``."""
+        source = self._folder / periodic_checkpoint(iteration)
+        if not source.is_file() and iteration == self.trainer.max_iter - 1:
+            source = self._folder / f"{FINAL_MODEL}.pth"
+        if source.is_file():
+            self._checkpointer.publish_link(str(source), f"{BEST_MODEL}.pth")
+        else:
+            self._checkpointer.save_best(iteration=iteration)
+        record = {
+            "iteration": iteration,
+            "epoch": self.best_epoch,
+            f"val_{self.metric}": (self.best_metric),
+        }
+        atomic_write_json(self._folder / f"{BEST_MODEL}.json", record)
+
+    def _reconcile(self) -> None:
         """After a kill between a checkpoint and its best_model.pth, redo the link."""
-        if self.best_iteration < 0:
+        if self.best_iter is None:
             return
-        described = self._checkpoint_dir / f"{BEST_NAME}.json"
-        if (
-            described.is_file()
-            and json.loads(described.read_text())["iteration"] == self.best_iteration
+        described = self._folder / f"{BEST_MODEL}.json"
+        if described.is_file() and json.loads(described.read_text())["iteration"] == (
+            self.best_iter
         ):
             return
-        if (self._checkpoint_dir / f"model_{self.best_iteration:07d}.pth").is_file():
-            logger.info("Restoring best_model.pth from iteration %d", self.best_iteration)
-            self._publish_best(self.best_iteration)
+        if (self._folder / periodic_checkpoint(self.best_iter)).is_file():
+            logger.info("Restoring best_model.pth from iteration %d", self.best_iter)
+            self._publish(self.best_iter)
         else:
             logger.warning(
                 "best_model.pth does not match the best epoch %d (iteration %d) and that "
                 "checkpoint is gone; the next better epoch will replace it",
                 self.best_epoch,
-                self.best_iteration,
+                self.best_iter,
             )
 
-    def after_train(self) -> None:
-        if self.trainer.iter < self.trainer.max_iter:  # stopped early (error): no results
-            return
-        results = self.trainer.final_evaluation()
-        if not comm.is_main_process():
-            return
-        results.update(
-            best_epoch=self.best_epoch,
-            best_iteration=self.best_iteration,
-            best_val_AP=self.best_ap,
-            epochs=self.epoch_of(self.trainer.max_iter - 1),
-            iterations=self.trainer.max_iter,
-            training_hours=self.train_seconds / 3600,
-            peak_memory_mb=peak_memory_mb(),
-            checkpoint="checkpoints/best_model.pth",
-            completed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        atomic_write_json(self.output_dir / "final_results.json", results)
-        logger.info("final results: %s", results)
+
+class StudyPeriodicCheckpointer(hooks.PeriodicCheckpointer):
+    """Detectron2's ``PeriodicCheckpointer`` hook; then ``best_model.pth`` is linked to the
+    new checkpoint (``best.publish``) and all but the newest ``keep`` periodic checkpoints
+    are deleted (SOLVER.CHECKPOINTS_TO_KEEP; best_model.pth and model_final.pth are links,
+    so the default 1 keeps the best and the last model on disk)."""
+
+    def __init__(
+        self, checkpointer: StudyCheckpointer, period: int, keep: int, best: StudyBestCheckpointer
+    ):
+        if keep < 1:
+            raise ValueError(f"SOLVER.CHECKPOINTS_TO_KEEP must be >= 1, got {keep}")
+        super().__init__(checkpointer, period)
+        self.keep, self.best = keep, best
+
+    def after_step(self) -> None:
+        super().after_step()
+        self.best.publish()
+        self.checkpointer.prune(self.keep)
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return math.fsum(values) / len(values) if values else float("nan")
+def upgrade_hook_state(state: dict) -> dict:
+    """Trainer state written by the former single ``StudyHook`` -> the hooks above."""
+    hooks_state = state.get("hooks", {})
+    old = hooks_state.pop("StudyHook", None)
+    if old is not None:
+        hooks_state["TrainingClock"] = {"train_seconds": old["train_seconds"]}
+        hooks_state["RNGState"] = {k: old.get(k) for k in ("rng_torch", "rng_python", "rng_numpy")}
+        hooks_state["StudyBestCheckpointer"] = {
+            "best_metric": old["best_ap"],
+            "best_epoch": old["best_epoch"],
+            "best_iteration": old["best_iteration"],
+        }
+    return state

@@ -1,4 +1,4 @@
-"""One optimisation step: gradient accumulation and autocast around Detectron2's loop."""
+"""One optimisation step: gradient accumulation on top of Detectron2's ``AMPTrainer``."""
 
 from __future__ import annotations
 
@@ -7,17 +7,20 @@ import time
 from collections import defaultdict
 
 import torch
-from detectron2.engine import SimpleTrainer
+from detectron2.engine import AMPTrainer
 from torch.nn.parallel import DistributedDataParallel
 
 
-class AccumulatingTrainer(SimpleTrainer):
-    """Detectron2's ``SimpleTrainer`` with ``accum_steps`` micro-batches per iteration.
+class AccumulatingTrainer(AMPTrainer):
+    """Detectron2's ``AMPTrainer`` with ``accum_steps`` micro-batches per iteration.
 
     Each iteration averages the gradients of ``accum_steps`` micro-batches, then takes one
     optimiser step, so the LR schedule and the iteration count refer to optimiser steps.
     Under DDP only the last micro-batch synchronises gradients. ``amp_dtype`` turns on
-    autocast (CUDA only); float16 adds a gradient scaler, bfloat16 needs none.
+    autocast (CUDA only); float16 enables the gradient scaler, otherwise it is a disabled
+    ``GradScaler`` (a pass-through), so one step serves fp32, bf16 and fp16. AMPTrainer's
+    ``__init__``, metrics writing and scaler checkpointing are used as they are; only the
+    step is ours, because AMPTrainer's takes one batch per step and needs CUDA.
     Logged losses are the micro-batch means; Detectron2's check stops the run on NaN/inf.
     """
 
@@ -29,12 +32,11 @@ class AccumulatingTrainer(SimpleTrainer):
         accum_steps: int = 1,
         amp_dtype: torch.dtype | None = None,
     ):
-        super().__init__(model, data_loader, optimizer)
         if accum_steps < 1:
             raise ValueError(f"SOLVER.ACCUM_STEPS must be >= 1, got {accum_steps}")
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        super().__init__(model, data_loader, optimizer, grad_scaler=scaler, precision=amp_dtype)
         self.accum_steps = accum_steps
-        self.amp_dtype = amp_dtype
-        self.grad_scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
 
     def run_step(self) -> None:
         assert self.model.training, "[AccumulatingTrainer] model was changed to eval mode!"
@@ -51,28 +53,19 @@ class AccumulatingTrainer(SimpleTrainer):
             with contextlib.ExitStack() as stack:
                 if not sync:
                     stack.enter_context(self.model.no_sync())
-                if self.amp_dtype is not None:
-                    stack.enter_context(torch.autocast("cuda", dtype=self.amp_dtype))
+                if self.precision is not None:
+                    stack.enter_context(torch.autocast("cuda", dtype=self.precision))
                 loss_dict = self.model(data)
                 losses = sum(loss_dict.values()) / self.accum_steps
-                (self.grad_scaler.scale(losses) if self.grad_scaler else losses).backward()
+                self.grad_scaler.scale(losses).backward()
             for name, value in loss_dict.items():
                 loss_sums[name] = loss_sums[name] + value.detach().float().cpu() / self.accum_steps
         self.after_backward()
         self._write_metrics(dict(loss_sums), data_time)
-        if self.grad_scaler:
-            self.grad_scaler.step(self.optimizer)
-            self.grad_scaler.update()
-        else:
-            self.optimizer.step()
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        if self.grad_scaler:
-            state["grad_scaler"] = self.grad_scaler.state_dict()
-        return state
+        self.grad_scaler.step(self.optimizer)
+        self.grad_scaler.update()
 
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        if self.grad_scaler and "grad_scaler" in state_dict:
-            self.grad_scaler.load_state_dict(state_dict["grad_scaler"])
+        # Checkpoints written before this class derived from AMPTrainer hold no scaler
+        # state unless they trained in float16.
+        super().load_state_dict({"grad_scaler": {}, **state_dict})

@@ -1,4 +1,4 @@
-"""The study's ``DefaultTrainer``: 5-channel data, epochs, validation, best model, results."""
+"""The study's ``DefaultTrainer``: 5-channel data, epochs, validation, best model."""
 
 from __future__ import annotations
 
@@ -26,12 +26,21 @@ from ..data import (
     build_gaff_augmentation,
     resume_position,
 )
-from .checkpoint import BEST_NAME, StudyCheckpointer
+from ..run_files import CHECKPOINT_DIR, COCO_KEYS, MISS_RATE_PREFIX, MODEL_INFO
+from .checkpoint import StudyCheckpointer
 from .compile import compile_backbone
-from .evaluation import evaluate_coco, validation_loss
-from .hooks import StudyHook
+from .evaluation import build_evaluator, evaluate_detector, validation_loss
+from .hooks import (
+    RNGState,
+    StudyBestCheckpointer,
+    StudyPeriodicCheckpointer,
+    TrainingClock,
+    ValidationHook,
+    upgrade_hook_state,
+)
 from .model_info import model_info
 from .step import AccumulatingTrainer
+from .writers import ResumedJSONWriter, ResumedTensorboardWriter, StudyCsvWriter
 
 AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -40,14 +49,25 @@ class GAFFTrainer(DefaultTrainer):
     """Detectron2's ``DefaultTrainer`` for the study.
 
     ``cfg`` must already have ``SOLVER.ITERS_PER_EPOCH`` (see :func:`resolve_epochs`).
-    Differences from the default: the 5-channel mapper, SGD or AdamW, gradient accumulation
-    and bf16/fp16 autocast on CUDA, checkpoints under ``OUTPUT_DIR/checkpoints`` written
-    atomically (two periodic ones kept, plus ``best_model.pth``), and :class:`StudyHook`
-    in place of Detectron2's periodic evaluation.
+    Differences from the default, each through DefaultTrainer's extension points:
+    the 5-channel mapper and the resumable sampler (``build_train_loader``), SGD or AdamW
+    (``build_optimizer``), the evaluators of TEST.EVALUATORS (``build_evaluator``), the
+    study's hooks (``build_hooks``: validation every TEST.EVAL_EPOCHS through ``EvalHook``,
+    the best checkpoint by TEST.SELECT_METRIC, periodic checkpoints with retention) and its
+    writers (``build_writers``: the two CSVs, metrics.json and TensorBoard, both cut back to
+    the checkpoint on resume). The final test evaluation is not the trainer's job: see
+    ``tools/train_net.py`` ``main()`` and :func:`projects_gaff.engine.write_final_results`.
+
+    The constructor is the one place that cannot use ``DefaultTrainer.__init__``: that
+    wraps the model with ``create_ddp_model`` defaults, which pass ``device_ids`` and so
+    refuse a CPU model under DDP (the CPU DDP test), builds the loader before any seed can
+    be kept for an exact resume, and fixes the step class (``AMPTrainer`` only with AMP;
+    gradient accumulation needs :class:`AccumulatingTrainer`) and the checkpointer class
+    (atomic, ``weights_only`` loading). So it assembles the same parts itself, in the same
+    order, through the same builders.
     """
 
     def __init__(self, cfg: CfgNode):
-        # DefaultTrainer.__init__, with the accumulating step and the atomic checkpointer.
         TrainerBase.__init__(self)
         if cfg.SOLVER.ITERS_PER_EPOCH <= 0:
             raise ValueError(
@@ -61,7 +81,6 @@ class GAFFTrainer(DefaultTrainer):
         # SEED -1) continues the same stream of frames.
         self._data_seed = comm.shared_random_seed()
         data_loader = self.build_train_loader(cfg, seed=self._data_seed)
-        # On the CPU (gloo) DDP takes no device_ids; Detectron2's helper always passes some.
         cpu = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
         model = create_ddp_model(model, broadcast_buffers=False, **cpu)
         amp_dtype = AMP_DTYPES[cfg.SOLVER.AMP.DTYPE] if self._use_amp(cfg) else None
@@ -70,7 +89,7 @@ class GAFFTrainer(DefaultTrainer):
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = StudyCheckpointer(
-            model, os.path.join(cfg.OUTPUT_DIR, "checkpoints"), trainer=weakref.proxy(self)
+            model, os.path.join(cfg.OUTPUT_DIR, CHECKPOINT_DIR), trainer=weakref.proxy(self)
         )
         self.start_iter = 0
         self.max_iter = cfg.SOLVER.MAX_ITER
@@ -92,7 +111,7 @@ class GAFFTrainer(DefaultTrainer):
         return {**super().state_dict(), "data_seed": self._data_seed}
 
     def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
+        super().load_state_dict(upgrade_hook_state(state))
         self._data_seed = state.get("data_seed", self._data_seed)
 
     @staticmethod
@@ -186,24 +205,64 @@ class GAFFTrainer(DefaultTrainer):
         )
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
+    @classmethod
+    def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
+        """The evaluators TEST.EVALUATORS names ("coco", "miss_rate")."""
+        return build_evaluator(cfg, dataset_name, output_folder)
+
     def build_hooks(self) -> list:
-        """Timer, LR schedule, the study hook (which also checkpoints: periodic files and
-        best_model.pth in one step), and Detectron2's writers."""
+        """Detectron2's order, with the study's hooks: timer and LR schedule; step clock and
+        RNG state; validation (``EvalHook``); the best-model decision; the CSV rows; the
+        periodic checkpoint, which then links best_model.pth; Detectron2's writers."""
         cfg = self.cfg
-        study = StudyHook(
-            cfg.SOLVER.ITERS_PER_EPOCH,
-            cfg.TEST.EVAL_EPOCHS,
-            cfg.SOLVER.CHECKPOINT_PERIOD,
-            cfg.SOLVER.CHECKPOINTS_TO_KEEP,
-        )
-        ret = [hooks.IterationTimer(), hooks.LRScheduler(), study]
+        check_select_metric(cfg)
+        ipe = cfg.SOLVER.ITERS_PER_EPOCH
+        eval_period = max(1, cfg.TEST.EVAL_EPOCHS) * ipe
+        ret = [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(),
+            TrainingClock(),
+            RNGState(),
+            ValidationHook(eval_period, self.validate),
+        ]
         if comm.is_main_process():
-            ret.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+            best = StudyBestCheckpointer(eval_period, self.checkpointer, cfg.TEST.SELECT_METRIC)
+            csv = StudyCsvWriter(
+                cfg.OUTPUT_DIR,
+                ipe,
+                self.max_iter,
+                lambda: self.start_iter,
+                COCO_KEYS if "coco" in cfg.TEST.EVALUATORS else (),
+            )
+            ret += [
+                best.attach(ipe),
+                hooks.PeriodicWriter([csv], period=1),
+                StudyPeriodicCheckpointer(
+                    self.checkpointer,
+                    cfg.SOLVER.CHECKPOINT_PERIOD,
+                    cfg.SOLVER.CHECKPOINTS_TO_KEEP,
+                    best,
+                ),
+                hooks.PeriodicWriter(self.build_writers(), period=20),
+            ]
         return ret
 
-    # ---- evaluation used by StudyHook -----------------------------------------------
+    def build_writers(self) -> list:
+        """Detectron2's default writers, metrics.json and TensorBoard cut back to the
+        checkpoint on resume."""
+        from detectron2.utils.events import CommonMetricPrinter
+
+        start = lambda: self.start_iter  # noqa: E731 (known only after resume_or_load)
+        return [
+            CommonMetricPrinter(self.max_iter),
+            ResumedJSONWriter(self.cfg.OUTPUT_DIR, start),
+            ResumedTensorboardWriter(self.cfg.OUTPUT_DIR, start),
+        ]
+
+    # ---- validation (the EvalHook's function) -----------------------------------------
     def validate(self) -> dict:
-        """Validation loss and COCO metrics on DATASETS.VAL (empty dict without a val split)."""
+        """{"val": validation losses and metrics on DATASETS.VAL[0]} (empty without a val
+        split, and on every process but the main one)."""
         if not self.cfg.DATASETS.VAL:
             return {}
         name = self.cfg.DATASETS.VAL[0]
@@ -212,28 +271,30 @@ class GAFFTrainer(DefaultTrainer):
                 self.build_val_loss_loader(self.cfg, name),
                 self.build_test_loader(self.cfg, name),
             )
-        loss_loader, coco_loader = self._val_loaders
+        loss_loader, metric_loader = self._val_loaders
         out_dir = os.path.join(self.cfg.OUTPUT_DIR, "inference", name)
-        return {
-            "loss": validation_loss(self.model, loss_loader, seed=self.cfg.SEED),
-            "coco": evaluate_coco(self.model, coco_loader, name, out_dir),
-        }
-
-    def final_evaluation(self) -> dict:
-        """Evaluate ``best_model.pth`` on the val and test splits."""
-        best = os.path.join(self.checkpointer.save_dir, f"{BEST_NAME}.pth")
-        comm.synchronize()  # rank 0 writes best_model.pth; the others wait for it
-        StudyCheckpointer(self.model).load(best, checkpointables=[])
-        return evaluate_splits(self.cfg, self.model)
+        losses = validation_loss(self.model, loss_loader, seed=self.cfg.SEED)
+        metrics = evaluate_detector(
+            self.model, metric_loader, self.build_evaluator(self.cfg, name, out_dir), name
+        )
+        for not_a_metric in ("frames", "inference_fps"):
+            metrics.pop(not_a_metric, None)
+        if not comm.is_main_process():
+            return {}
+        values = {**losses, **metrics}
+        return {"val": {k: v for k, v in values.items() if v is not None}}
 
     def train(self):
         if comm.is_main_process():
             os.makedirs(self.cfg.OUTPUT_DIR, exist_ok=True)
             atomic_write_json(
-                os.path.join(self.cfg.OUTPUT_DIR, "model_info.json"),
-                model_info(self.model, self.cfg),
+                os.path.join(self.cfg.OUTPUT_DIR, MODEL_INFO), model_info(self.model, self.cfg)
             )
         return super().train()
+
+    def hook(self, kind: type):
+        """The registered hook of class ``kind`` (None on processes that lack it)."""
+        return next((h for h in self._hooks if isinstance(h, kind)), None)
 
 
 def check_class_count(cfg: CfgNode) -> None:
@@ -247,16 +308,12 @@ def check_class_count(cfg: CfgNode) -> None:
         )
 
 
-def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
-    """COCO metrics (and inference FPS) of ``model`` on DATASETS.VAL and DATASETS.TEST."""
-    results = {}
-    for split, names in (("val", cfg.DATASETS.VAL), ("test", cfg.DATASETS.TEST)):
-        for name in names:
-            loader = GAFFTrainer.build_test_loader(cfg, name)
-            key = split if len(names) == 1 else f"{split}/{name}"
-            results[key] = evaluate_coco(
-                model, loader, name, os.path.join(cfg.OUTPUT_DIR, "inference", name)
-            )
-    test = results.get("test", {})
-    results["inference_fps"] = test.get("inference_fps")
-    return results
+def check_select_metric(cfg: CfgNode) -> None:
+    """TEST.SELECT_METRIC must be a metric that one of TEST.EVALUATORS reports."""
+    metric, evaluators = cfg.TEST.SELECT_METRIC, list(cfg.TEST.EVALUATORS)
+    source = "miss_rate" if metric.startswith(MISS_RATE_PREFIX) else "coco"
+    if (source == "coco" and metric not in COCO_KEYS) or source not in evaluators:
+        raise ValueError(
+            f"TEST.SELECT_METRIC {metric!r} is not reported by TEST.EVALUATORS {evaluators}; "
+            f"use one of {list(COCO_KEYS)} with 'coco', or an MR_* key with 'miss_rate'"
+        )

@@ -20,6 +20,7 @@ from projects_gaff.atomic import read_csv
 COCO_KEYS = {"AP", "AP50", "AP75", "APs", "APm", "APl"}
 
 
+@pytest.mark.slow
 def test_run_writes_every_study_file(finished_run):
     out = finished_run
     for name in [
@@ -82,6 +83,7 @@ def test_run_writes_every_study_file(finished_run):
     assert not set(splits["tiny_train"]["frames"]) & set(splits["tiny_test"]["frames"])
 
 
+@pytest.mark.slow
 def test_eval_only_reproduces_the_final_numbers(finished_run, tiny_dataset, tmp_path):
     weights = finished_run / "checkpoints" / "best_model.pth"
     result = train_net(
@@ -100,6 +102,7 @@ def test_eval_only_reproduces_the_final_numbers(finished_run, tiny_dataset, tmp_
     assert evaluated["test"]["AP"] == pytest.approx(final["test"]["AP"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_exactly(tiny_dataset, tmp_path):
     """SIGKILL right after the first epoch's checkpoint, then --resume: no row lost or doubled."""
     schedule = ["SOLVER.EPOCHS", "2", "SOLVER.STEP_EPOCHS", "[1]", "SOLVER.BASE_LR", "0.01"]
@@ -145,6 +148,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu(tiny_dataset, tmp_path):
     result = train_net(
         "--config-file", QUICK, "--num-gpus", "2", "--dist-url", f"tcp://127.0.0.1:{_free_port()}",
@@ -157,6 +161,7 @@ def test_two_process_ddp_on_cpu(tiny_dataset, tmp_path):
     assert len(read_csv(tmp_path / "metrics_per_batch.csv")) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "opts, message",
     [
@@ -171,6 +176,7 @@ def test_config_errors_are_one_clear_line(tiny_dataset, tmp_path, opts, message)
     assert message in result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_predictor_and_predict_tool(finished_run, tiny_dataset, tmp_path):
     from detectron2.data import DatasetCatalog
 

@@ -22,6 +22,7 @@ def _unfinished_copy(finished_run: Path, tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_corrupt_last_checkpoint_falls_back_to_the_one_before(finished_run, tiny_dataset, tmp_path):
     out = _unfinished_copy(finished_run, tmp_path)
     checkpoints = out / "checkpoints"
@@ -50,6 +51,7 @@ def test_corrupt_last_checkpoint_falls_back_to_the_one_before(finished_run, tiny
     assert json.loads((out / "final_results.json").read_text())["iterations"] == 8
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     finished_run, tiny_dataset, tmp_path
 ):
@@ -88,6 +90,7 @@ def _wrong_channels(folder: Path) -> tuple[Path, str]:
     return victim, "5"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "folder_key, damage",
     [("DATASETS.GAFF.LABELS", _drop_label), ("DATASETS.GAFF.LABELS", _bad_yolo_row),
@@ -109,6 +112,7 @@ def test_bad_data_names_the_file_and_the_fix(tiny_dataset, tmp_path, folder_key,
     assert not (out / "final_results.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:This DataLoader will create 3 worker processes")
 @pytest.mark.parametrize("workers, accum", [(0, 1), (2, 2), (3, 1)])  # 3: a partial round
 def test_resumed_run_continues_the_killed_runs_stream_of_frames(
