@@ -78,12 +78,8 @@ def finished_run(tiny_dataset, tmp_path_factory) -> Path:
     checkpoints kept (the fallback tests need the one before the last). Read-only: tests
     that change it work on a copy. Tests using it train in a subprocess: mark them slow."""
     out = tmp_path_factory.mktemp("run")
-    keep = ["SOLVER.CHECKPOINTS_TO_KEEP", "2"]
-    assert_ok(
-        train_net(
-            "--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", *keep, "OUTPUT_DIR", str(out)
-        )
-    )
+    schedule = ["SOLVER.EPOCHS", "2", "SOLVER.CHECKPOINTS_TO_KEEP", "2"]
+    assert_ok(train_net("--config-file", QUICK, *tiny_dataset, *schedule, "OUTPUT_DIR", str(out)))
     return out
 
 

@@ -306,7 +306,7 @@ def test_evaluators_come_from_the_config(monkeypatch):
         "AP": 40.0, "AP50": 60.0, "AP75": 30.0, "APs": None, "APm": None, "APl": None,
     }  # fmt: skip
 
-    with pytest.raises(ValueError, match="TEST.EVALUATORS"):
+    with pytest.raises(ValueError, match=r"TEST\.EVALUATORS"):
         build_evaluator(make_cfg(CONFIGS / "gaff_s23.yaml", "TEST.EVALUATORS", ["voc"]), "x")
     check_select_metric(make_cfg(CONFIGS / "gaff_s23.yaml"))
     wrong = make_cfg(CONFIGS / "gaff_s23.yaml", "TEST.SELECT_METRIC", "MR_reasonable_all")
