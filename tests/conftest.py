@@ -57,8 +57,9 @@ QUICK = str(CONFIGS / "quick" / "gaff_s23.yaml")
 TRAIN_NET = str(REPO_ROOT / "tools" / "train_net.py")
 
 
-def train_net(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``tools/train_net.py`` as a user runs it, in its own process."""
+def train_net(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``tools/train_net.py`` as a user runs it, in its own process (the timeout leaves room
+    for a CPU shared with other jobs)."""
     return subprocess.run(
         [sys.executable, TRAIN_NET, *args],
         cwd=REPO_ROOT,

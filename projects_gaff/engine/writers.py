@@ -57,12 +57,13 @@ class StudyCsvWriter(EventWriter):
     def write(self) -> None:
         storage = get_event_storage()
         iteration = storage.iter
-        if iteration <= self._last_write:
+        latest = {k: v for k, (v, it) in storage.latest().items() if it == iteration}
+        # Once per finished step: not again in after_train, not for a step that failed.
+        if iteration <= self._last_write or "total_loss" not in latest:
             return
         self._last_write = iteration
         if self._epoch_rows is None:
             self._resume(iteration)
-        latest = {k: v for k, (v, it) in storage.latest().items() if it == iteration}
         row = self._batch_row(iteration, latest)
         self._epoch_rows.append(row)
         if (iteration + 1) % self.iters_per_epoch == 0 or iteration + 1 >= self.max_iter:

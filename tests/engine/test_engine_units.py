@@ -312,3 +312,19 @@ def test_evaluators_come_from_the_config(monkeypatch):
     wrong = make_cfg(CONFIGS / "gaff_s23.yaml", "TEST.SELECT_METRIC", "MR_reasonable_all")
     with pytest.raises(ValueError, match="SELECT_METRIC"):
         check_select_metric(wrong)
+
+
+def test_a_resumed_tensorboard_stream_purges_the_overlap(tmp_path):
+    """The resumed attempt's event file hides the killed attempt's events from the checkpoint
+    on: TensorBoard shows one timeline (issue 17, item 5)."""
+    from projects_gaff.engine.writers import ResumedTensorboardWriter
+
+    writers = {start: ResumedTensorboardWriter(str(tmp_path / str(start)), lambda s=start: s)
+               for start in (0, 40)}  # fmt: skip
+    with EventStorage(40) as storage:
+        storage.put_scalar("total_loss", 1.0)
+        for writer in writers.values():
+            writer.write()
+            writer.close()
+    assert "purge_step" not in writers[0]._writer_args
+    assert writers[40]._writer_args["purge_step"] == 40

@@ -49,6 +49,10 @@ def test_corrupt_last_checkpoint_falls_back_to_the_one_before(finished_run, tiny
     assert [int(r["iteration"]) for r in read_csv(out / "metrics_per_batch.csv")] == list(range(8))
     assert [int(r["epoch"]) for r in read_csv(out / "metrics_per_epoch.csv")] == [1, 2]
     assert json.loads((out / "final_results.json").read_text())["iterations"] == 8
+    # Detectron2's metrics.json: the first attempt's line of iteration 7 is dropped on resume.
+    lines = (out / "metrics.json").read_text().splitlines()
+    iterations = [json.loads(line)["iteration"] for line in lines]
+    assert iterations == sorted(set(iterations)) and 7 in iterations
 
 
 @pytest.mark.slow
