@@ -24,6 +24,7 @@ FINAL_RESULTS = "final_results.json"  # written last, atomically: the run is fin
 FAILED_RECORD = "failed.json"  # written by the study runner when a run failed
 EVAL_RESULTS = "eval_results.json"  # tools/train_net.py --eval-only
 DETECTIONS = "detections.json"  # tools/predict.py, COCO result format
+INFERENCE_DIR = "inference"  # inference/<dataset>/: the evaluators' files (COCO json, ...)
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = PurePath(CHECKPOINT_DIR) / "last_checkpoint"

@@ -15,7 +15,7 @@ from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, DatasetEvalua
 from detectron2.evaluation.evaluator import inference_context
 from detectron2.utils import comm
 
-from ..run_files import COCO_KEYS, MISS_RATE_PREFIX
+from ..run_files import COCO_KEYS, INFERENCE_DIR, MISS_RATE_PREFIX
 
 WARMUP_BATCHES = 2  # left out of the FPS: first calls pay for allocation and kernel choice
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
     results = {}
     for split, names in (("val", cfg.DATASETS.VAL), ("test", cfg.DATASETS.TEST)):
         for name in names:
-            out_dir = os.path.join(cfg.OUTPUT_DIR, "inference", name)
+            out_dir = inference_dir(cfg, name)
             key = split if len(names) == 1 else f"{split}/{name}"
             results[key] = evaluate_detector(
                 model,
@@ -122,6 +122,11 @@ def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
     test = results.get("test", {})
     results["inference_fps"] = test.get("inference_fps")
     return results
+
+
+def inference_dir(cfg: CfgNode, dataset_name: str) -> str:
+    """Where the evaluators of ``dataset_name`` write their files."""
+    return os.path.join(cfg.OUTPUT_DIR, INFERENCE_DIR, dataset_name)
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ from ..data import (
 from ..run_files import CHECKPOINT_DIR, COCO_KEYS, MISS_RATE_PREFIX, MODEL_INFO
 from .checkpoint import StudyCheckpointer
 from .compile import compile_backbone
-from .evaluation import build_evaluator, evaluate_detector, validation_loss
+from .evaluation import build_evaluator, evaluate_detector, inference_dir, validation_loss
 from .hooks import (
     RNGState,
     StudyBestCheckpointer,
@@ -272,7 +272,7 @@ class GAFFTrainer(DefaultTrainer):
                 self.build_test_loader(self.cfg, name),
             )
         loss_loader, metric_loader = self._val_loaders
-        out_dir = os.path.join(self.cfg.OUTPUT_DIR, "inference", name)
+        out_dir = inference_dir(self.cfg, name)
         losses = validation_loss(self.model, loss_loader, seed=self.cfg.SEED)
         metrics = evaluate_detector(
             self.model, metric_loader, self.build_evaluator(self.cfg, name, out_dir), name
