@@ -61,7 +61,10 @@ def lower_is_better(metric: str) -> bool:
 # ---- exit codes of tools/train_net.py -----------------------------------------------------
 EXIT_CONFIG_ERROR = 2
 EXIT_NONFINITE_LOSS = 3
-EXIT_REASONS = {EXIT_CONFIG_ERROR: "config or data error", EXIT_NONFINITE_LOSS: "loss became NaN/inf"}
+EXIT_REASONS = {
+    EXIT_CONFIG_ERROR: "config or data error",
+    EXIT_NONFINITE_LOSS: "loss became NaN/inf",
+}
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
 GAFF_CODE = r"s[1-4]+_r\d+_is[01]_mb[01]"  # stages, SE reduction, inter shared, bottleneck
