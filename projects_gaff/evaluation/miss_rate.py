@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..run_files import MISS_RATE_PREFIX
+
 IOU_THRESHOLD = 0.5
 MAX_DETECTIONS = 1000  # per frame, highest scores first
 BORDER_PX = 5  # ground truth crossing this margin of the image is ignored
@@ -273,3 +275,30 @@ def evaluate_miss_rate(
             chosen = mask[det_frame]
             results[name][subset] = curve(flat_dets[chosen, 4], labels[chosen], people, frames)
     return results
+
+
+SUBSETS = ("all", "day", "night")
+RECALL_PREFIX = "recall_"
+
+
+def metric_name(setting: str, subset: str) -> str:
+    """``MR_<setting>_<subset>``, e.g. ``MR_reasonable_all``."""
+    return f"{MISS_RATE_PREFIX}{setting}_{subset}"
+
+
+def summarize(results: Mapping[str, Mapping[str, Curve | None]]) -> dict[str, float | None]:
+    """Flat metrics in percent: ``MR_<setting>_<subset>`` (MR⁻², lower is better) and
+    ``recall_<setting>_<subset>`` (recall at the last operating point); None where the
+    subset has no frames or no person that counts in the setting."""
+    metrics: dict[str, float | None] = {}
+    for setting, by_subset in results.items():
+        for subset, result in by_subset.items():
+            metrics[metric_name(setting, subset)] = (
+                None if result is None else 100.0 * result.log_average
+            )
+    for setting, by_subset in results.items():
+        for subset, result in by_subset.items():
+            metrics[f"{RECALL_PREFIX}{setting}_{subset}"] = (
+                None if result is None else 100.0 * result.recall
+            )
+    return metrics
