@@ -179,6 +179,10 @@ def add_gaff_config(cfg: CN) -> None:
     cfg.DATASETS.GAFF.KAIST.TEST_ANNOTATIONS = ""
     # Sets recorded by day (record["daytime"] "day"); the others are night.
     cfg.DATASETS.GAFF.KAIST.DAY_SETS = list(KAIST_DAY_SETS)
+    # Other layouts: frames whose key starts with this folder (LLVIP: "test", for
+    # visible/test/...) are NAME_test, the others split into train / val as above; empty:
+    # the seeded hash split of all frames.
+    cfg.DATASETS.GAFF.TEST_FOLDER = ""
     # Evaluators run on val and test: "coco" (AP, AP50, ...) and "miss_rate" (MR_<setting>_
     # <subset>, log-average miss rate in %, lower is better; projects_gaff.evaluation) ...
     cfg.TEST.EVALUATORS = ["coco"]

@@ -18,6 +18,7 @@ import copy
 import functools
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -338,23 +339,54 @@ def load_kaist_from_config(cfg, image_set: str, annotations: str) -> list[dict[s
 
 
 def register_kaist_from_config(cfg) -> list[str]:
-    """Register ``NAME_train`` / ``_val`` (a seeded split of the TRAIN_SET list),
-    ``NAME_test`` (the TEST_SET list, in list order: image_id + 1 is the result-file index)
-    and ``NAME_all`` (both lists). Files are read on first use."""
+    """Register KAIST's standard splits: ``NAME_test`` is the TEST_SET list (in list order,
+    so image_id + 1 is the result-file index), train / val split the TRAIN_SET list."""
+    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
+    frozen = cfg.clone()
+    return register_benchmark_splits(
+        cfg,
+        lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS),
+        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS),
+        f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
+    )
+
+
+def register_test_folder_from_config(cfg) -> list[str]:
+    """Register a paired-layout benchmark whose test frames sit in their own folder
+    (LLVIP's ``visible/test/``): keys under ``DATASETS.GAFF.TEST_FOLDER`` are ``NAME_test``,
+    the rest are split into train / val."""
+    from .register import load_from_config  # register imports this module
+
     d = cfg.DATASETS.GAFF
-    k = d.KAIST
+    frozen = cfg.clone()
+    load_all = functools.cache(lambda: load_from_config(frozen))
+    prefix = d.TEST_FOLDER.strip("/") + "/"
+    return register_benchmark_splits(
+        cfg,
+        lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
+        lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
+        f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
+    )
+
+
+def register_benchmark_splits(
+    cfg,
+    load_train: Callable[[], list[dict[str, Any]]],
+    load_test: Callable[[], list[dict[str, Any]]],
+    source: str,
+) -> list[str]:
+    """Register ``NAME_train`` / ``_val`` (a seeded split of the benchmark's training frames
+    by SPLIT_FRACTIONS' train:val ratio), ``NAME_test`` (its fixed test frames) and
+    ``NAME_all``. Files are read on first use, once."""
+    d = cfg.DATASETS.GAFF
     train, val, _ = normalise_fractions(d.SPLIT_FRACTIONS)
     if train + val <= 0:
         raise ValueError(
-            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; for KAIST the test "
-            "frames come from DATASETS.GAFF.KAIST.TEST_SET, so use e.g. [0.9, 0.1, 0.0]"
+            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
+            "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
         )
     fractions = (train / (train + val), val / (train + val), 0.0)
-    frozen = cfg.clone()
-    load_train = functools.cache(lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS))
-    load_test = functools.cache(
-        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS)
-    )
+    load_train, load_test = functools.cache(load_train), functools.cache(load_test)
 
     def load(split: str) -> list[dict[str, Any]]:
         if split == "test":
@@ -365,8 +397,8 @@ def register_kaist_from_config(cfg) -> list[str]:
             records = select_split(load_train(), split, fractions, d.SPLIT_SEED, d.SPLIT_BY)
         if not records:
             raise DatasetError(
-                f"{d.NAME}_{split}: the {split} split is empty. Fix: give it a share in "
-                "DATASETS.GAFF.SPLIT_FRACTIONS, or do not use this split."
+                f"{d.NAME}_{split}: the {split} split is empty ({source}). Fix: give it a "
+                "share in DATASETS.GAFF.SPLIT_FRACTIONS, add its frames, or do not use it."
             )
         records = copy.deepcopy(records)  # callers may modify the dicts; the cache must not
         if split == "all":
@@ -388,7 +420,7 @@ def register_kaist_from_config(cfg) -> list[str]:
             split_fractions=list(fractions),
             split_seed=d.SPLIT_SEED,
             split_by=d.SPLIT_BY,
-            source=f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
+            source=source,
         )
         names.append(full)
     return names

@@ -19,7 +19,11 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from .coco_multimodal import load_coco_multimodal
 from .demo import DEMO_CLASSES, demo_dir, ensure_demo
 from .errors import DatasetError
-from .kaist import load_kaist_from_config, register_kaist_from_config
+from .kaist import (
+    load_kaist_from_config,
+    register_kaist_from_config,
+    register_test_folder_from_config,
+)
 from .npy_yolo import load_npy_yolo
 from .paired import load_paired
 from .splits import SPLITS, normalise_fractions, select_split, split_group
@@ -122,6 +126,8 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
     if d.LAYOUT == "kaist":  # splits from the benchmark's image-set lists, not the hash
         return register_kaist_from_config(cfg)
+    if d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP)
+        return register_test_folder_from_config(cfg)
     frozen = cfg.clone()
     location = {"npy_yolo": d.IMAGES, "paired": d.ROOT, "coco": d.ANNOTATIONS}[d.LAYOUT]
     return register_gaff_dataset(
