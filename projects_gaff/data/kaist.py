@@ -146,7 +146,11 @@ class _JsonAnnotations:
             names = {c["id"]: c["name"] for c in data["categories"]}
             self.images = {image["im_name"]: image for image in data["images"]}
         except FileNotFoundError:
-            raise problem(path, "annotation file does not exist", "check the path") from None
+            raise problem(
+                path,
+                "annotation json does not exist",
+                "check DATASETS.GAFF.ANNOTATIONS / KAIST.TEST_ANNOTATIONS (relative to ROOT)",
+            ) from None
         except (ValueError, KeyError, TypeError) as err:
             raise problem(
                 path,
