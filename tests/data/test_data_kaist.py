@@ -22,7 +22,9 @@ FRAMES = {  # key: bbGt body
     "set00/V000/I00000": "person 10 8 12 30 0 0 0 0 0 0 0\n",
     "set00/V000/I00001": "person 10 8 12 30 1 0 0 0 0 0 0\npeople 30 10 20 20 0 0 0 0 0 0 0\n",
     "set00/V000/I00002": "",
-    "set03/V001/I00004": "cyclist 5 5 10 20 0\nperson? 40 5 10 20 2\nperson 20 6 8 25 2 0 0 0 0 1 0\n",
+    "set03/V001/I00004": (
+        "cyclist 5 5 10 20 0\nperson? 40 5 10 20 2\nperson 20 6 8 25 2 0 0 0 0 1 0\n"
+    ),
     "set06/V000/I00019": "person 10 8 12 30 0 0 0 0 0 0 0\n",
 }
 

@@ -15,11 +15,11 @@ from projects_gaff.evaluation.miss_rate import (
     REFERENCE_FPPI,
     TRUE_POSITIVE,
     _candidates,
+    _flatten,
     curve,
     kept_truth,
     log_average_miss_rate,
     match,
-    _flatten,
 )
 
 W, H = 640, 512
