@@ -23,12 +23,11 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..run_files import MISS_RATE_METRICS, MISS_RATE_RESULTS
 from .miss_rate import SUBSETS, FrameTruth, evaluate_miss_rate, summarize
 from .result_files import format_results
 
 PERSON = "person"
-METRICS_FILE = "miss_rate.json"  # in the evaluator's output_dir, beside the result file
-RESULTS_FILE = "miss_rate_result.txt"  # the run's detections in the benchmark's format
 logger = logging.getLogger(__name__)
 
 
@@ -146,9 +145,9 @@ class MissRateEvaluator(DatasetEvaluator):
         metrics = summarize(evaluate_miss_rate(truths, per_frame, subsets))
         if self.output_dir:
             os.makedirs(self.output_dir, exist_ok=True)
-            atomic_write_json(os.path.join(self.output_dir, METRICS_FILE), metrics)
+            atomic_write_json(os.path.join(self.output_dir, MISS_RATE_METRICS), metrics)
             atomic_write_text(
-                os.path.join(self.output_dir, RESULTS_FILE), format_results(per_frame)
+                os.path.join(self.output_dir, MISS_RATE_RESULTS), format_results(per_frame)
             )
         logger.info("%s miss rate: %s", self.dataset_name, json.dumps(metrics))
         return {"miss_rate": metrics}

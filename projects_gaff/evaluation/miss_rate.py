@@ -98,7 +98,7 @@ class Curve:
     persons: int
 
 
-def _flatten(truths: Sequence[FrameTruth]) -> dict[str, np.ndarray]:
+def flatten_truth(truths: Sequence[FrameTruth]) -> dict[str, np.ndarray]:
     """All frames' ground truth as flat arrays, with the frame size repeated per box."""
     count = [len(t.boxes) for t in truths]
     return {
@@ -140,7 +140,7 @@ def overlaps(detections: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.
 
 
 @dataclass
-class _Candidates:
+class Candidates:
     """Detection / box pairs that overlap enough to match in some setting."""
 
     det: np.ndarray  # index into the flat, per-frame score-sorted detections
@@ -149,9 +149,9 @@ class _Candidates:
     ioa: np.ndarray
 
 
-def _candidates(
+def candidate_pairs(
     truths: Sequence[FrameTruth], detections: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, _Candidates]:
+) -> tuple[np.ndarray, np.ndarray, Candidates]:
     """Sorted flat detections (x, y, w, h, score), their frame, and the overlapping pairs.
 
     Nothing here depends on the setting (detections are not filtered by height; see
@@ -176,11 +176,11 @@ def _candidates(
     return (
         np.concatenate(kept) if kept else np.zeros((0, 5)),
         np.concatenate(frame_of) if frame_of else np.zeros(0, int),
-        _Candidates(*columns),
+        Candidates(*columns),
     )
 
 
-def match(candidates: _Candidates, kept: np.ndarray, detections: int) -> np.ndarray:
+def match(candidates: Candidates, kept: np.ndarray, detections: int) -> np.ndarray:
     """Label each detection TRUE_POSITIVE, FALSE_POSITIVE or IGNORED for one setting.
 
     In score order per frame, a detection takes the unmatched kept box of highest
@@ -257,8 +257,8 @@ def evaluate_miss_rate(
             f"{len(truths)} frames of ground truth but {len(detections)} of detections"
         )
     dets = [np.asarray(d, float).reshape(-1, 5) for d in detections]
-    flat_dets, det_frame, candidates = _candidates(truths, dets)
-    truth = _flatten(truths) if truths else None
+    flat_dets, det_frame, candidates = candidate_pairs(truths, dets)
+    truth = flatten_truth(truths) if truths else None
     box_frame = np.repeat(np.arange(len(truths)), [len(t.boxes) for t in truths])
     results: dict[str, dict[str, Curve | None]] = {}
     for name, setting in settings.items():

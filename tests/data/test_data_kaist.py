@@ -173,3 +173,33 @@ def test_registered_from_config_with_the_standard_splits(tmp_path):
         DatasetCatalog.get("kaist_tiny_val")
     everything = DatasetCatalog.get("kaist_tiny_all")
     assert [r["image_id"] for r in everything] == list(range(6))
+
+
+def test_test_folder_gives_llvip_its_own_test_split(tmp_path):
+    """Paired layout with visible/train + visible/test (LLVIP): the folder decides test."""
+    root = tmp_path / "LLVIP"
+    (root / "Annotations").mkdir(parents=True)
+    for split, names in (("train", ["010001", "010002", "010003"]), ("test", ["190001"])):
+        for name in names:
+            for folder in ("visible", "infrared"):
+                (root / folder / split).mkdir(parents=True, exist_ok=True)
+                image = np.full((H, W, 3), 90, np.uint8)
+                cv2.imwrite(str(root / folder / split / f"{name}.jpg"), image)
+            (root / "Annotations" / f"{name}.xml").write_text(
+                "<annotation><object><name>person</name><bndbox><xmin>5</xmin><ymin>5</ymin>"
+                "<xmax>20</xmax><ymax>40</ymax></bndbox></object></annotation>"
+            )
+    cfg = get_cfg()
+    add_gaff_config(cfg)
+    cfg.merge_from_file(str(Path(__file__).parents[2] / "configs/llvip/Base-LLVIP.yaml"))
+    cfg.merge_from_list(
+        ["DATASETS.GAFF.NAME", "llvip_tiny", "DATASETS.GAFF.ROOT", str(root),
+         "DATASETS.GAFF.SPLIT_FRACTIONS", "[1.0, 0.0, 0.0]"]
+    )  # fmt: skip
+    assert cfg.TEST.SELECT_METRIC == "AP50"
+    register_datasets_from_config(cfg)
+    test = DatasetCatalog.get("llvip_tiny_test")
+    assert [r["frame_key"] for r in test] == ["test/190001"]
+    train = DatasetCatalog.get("llvip_tiny_train")
+    assert sorted(r["frame_key"] for r in train) == ["train/010001", "train/010002", "train/010003"]
+    assert len(DatasetCatalog.get("llvip_tiny_all")) == 4

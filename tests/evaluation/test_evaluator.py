@@ -11,9 +11,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import Boxes, BoxMode, Instances
 
 from projects_gaff.evaluation import MissRateEvaluator
-from projects_gaff.evaluation.evaluator import METRICS_FILE, RESULTS_FILE
 from projects_gaff.evaluation.result_files import read_results
-from projects_gaff.run_files import MISS_RATE_PREFIX, lower_is_better
+from projects_gaff.run_files import (
+    MISS_RATE_METRICS,
+    MISS_RATE_PREFIX,
+    MISS_RATE_RESULTS,
+    lower_is_better,
+)
 
 W, H = 640, 512
 
@@ -76,8 +80,8 @@ def test_day_and_night_metrics_and_the_files_it_writes(tmp_path):
     assert metrics["MR_reasonable_all"] == pytest.approx(100 * 0.5)
     assert metrics["MR_far_all"] is None  # nobody of that height: no curve
     assert all(lower_is_better(k) for k in metrics if k.startswith(MISS_RATE_PREFIX))
-    assert json.loads((tmp_path / METRICS_FILE).read_text()) == metrics
-    detections = read_results(tmp_path / RESULTS_FILE, 3)
+    assert json.loads((tmp_path / MISS_RATE_METRICS).read_text()) == metrics
+    detections = read_results(tmp_path / MISS_RATE_RESULTS, 3)
     assert [len(d) for d in detections] == [1, 0, 1]
     assert detections[0][0].tolist() == pytest.approx([100, 100, 40, 100, 0.9])
 

@@ -14,9 +14,9 @@ from projects_gaff.evaluation.miss_rate import (
     IGNORED,
     REFERENCE_FPPI,
     TRUE_POSITIVE,
-    _candidates,
-    _flatten,
+    candidate_pairs,
     curve,
+    flatten_truth,
     kept_truth,
     log_average_miss_rate,
     match,
@@ -37,8 +37,8 @@ def frame(*boxes: tuple, width: int = W, height: int = H) -> FrameTruth:
 
 def labels_of(truth: FrameTruth, detections: list[tuple], setting: str = "reasonable"):
     dets = np.asarray(detections, float).reshape(-1, 5)
-    flat, _, candidates = _candidates([truth], [dets])
-    kept = kept_truth(_flatten([truth]), SETTINGS[setting])
+    flat, _, candidates = candidate_pairs([truth], [dets])
+    kept = kept_truth(flatten_truth([truth]), SETTINGS[setting])
     return flat[:, 4].tolist(), match(candidates, kept, len(flat)).tolist()
 
 
@@ -63,21 +63,29 @@ def test_boxes_crossing_the_border_region_become_ignore_regions():
     inside = [(5, 100, 40, 100), (595, 100, 40, 100), (300, 5, 40, 100), (300, 407, 40, 100)]
     crossing = [(4, 100, 40, 100), (596, 100, 40, 100), (300, 4, 40, 100), (300, 408, 40, 100)]
     for box in inside:
-        assert kept_truth(_flatten([frame(box)]), SETTINGS["reasonable"]).tolist() == [True]
+        assert kept_truth(flatten_truth([frame(box)]), SETTINGS["reasonable"]).tolist() == [True]
     for box in crossing:
-        assert kept_truth(_flatten([frame(box)]), SETTINGS["reasonable"]).tolist() == [False]
+        assert kept_truth(flatten_truth([frame(box)]), SETTINGS["reasonable"]).tolist() == [False]
         _, labels = labels_of(frame(box), [(*box, 0.9)])
         assert labels == [IGNORED]
     # The border follows the frame's own size.
     small = frame((590, 100, 40, 100), width=700)
-    assert kept_truth(_flatten([small]), SETTINGS["reasonable"]).tolist() == [True]
+    assert kept_truth(flatten_truth([small]), SETTINGS["reasonable"]).tolist() == [True]
 
 
 def test_height_and_occlusion_filters_make_ignore_regions_and_detections_are_not_filtered():
     truth = frame((100, 100, 25, 54), (300, 100, 25, 55), (400, 100, 40, 100, 2))
-    assert kept_truth(_flatten([truth]), SETTINGS["reasonable"]).tolist() == [False, True, False]
-    assert kept_truth(_flatten([truth]), SETTINGS["occ_heavy"]).tolist() == [False, False, True]
-    assert kept_truth(_flatten([truth]), SETTINGS["all"]).tolist() == [True, True, True]
+    assert kept_truth(flatten_truth([truth]), SETTINGS["reasonable"]).tolist() == [
+        False,
+        True,
+        False,
+    ]
+    assert kept_truth(flatten_truth([truth]), SETTINGS["occ_heavy"]).tolist() == [
+        False,
+        False,
+        True,
+    ]
+    assert kept_truth(flatten_truth([truth]), SETTINGS["all"]).tolist() == [True, True, True]
     dets = [(100, 100, 25, 54, 0.9), (300, 100, 25, 55, 0.8), (500, 300, 10, 20, 0.7)]
     _, labels = labels_of(truth, dets)
     # A 54 px person is ignored, not missed; a 20 px box on nothing is a false positive
