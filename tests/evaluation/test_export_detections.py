@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import QUICK
 from detectron2.data import DatasetCatalog
 
@@ -36,6 +37,7 @@ def test_per_frame_groups_by_dataset_position_and_keeps_the_person_class():
     assert [f.tolist() for f in frames] == [[[5, 6, 7, 8, 0.25]], [[1, 2, 3, 4, 0.5]]]
 
 
+@pytest.mark.slow  # builds and runs a detector (about a minute on a busy 2-core machine)
 def test_export_writes_coco_json_and_a_result_file_the_tools_read(tiny_dataset, tmp_path, capsys):
     # An untrained mit_b0 detector (no weights file) that keeps every score: what matters
     # here is the plumbing from predictor to files, not the boxes.
