@@ -296,33 +296,22 @@ def load_kaist(
             "annotations": boxes,
         }
         if not paths["event"]:
-            record["event_reference"] = _neighbour(
-                key, sequential, frame_file, rgb_dir, thermal_dir
-            )
+            record["event_reference"] = neighbour(key) if sequential else None
         return record
+
+    def neighbour(key: str) -> dict[str, str] | None:
+        """The previous frame on disk, else the next: the event reference (None: zeros)."""
+        prefix, number = key[:-5], int(key[-5:])
+        for other in (f"{prefix}{n:05d}" for n in (number - 1, number + 1) if n >= 0):
+            rgb, thermal = frame_file(other, rgb_dir, False), frame_file(other, thermal_dir, False)
+            if rgb and thermal:
+                return {"rgb": str(rgb), "thermal": str(thermal)}
+        return None
 
     records = collect_records(keys, build, bad)
     bad.finish(len(keys))
     require_samples(records, list_file, "fix the frames listed above")
     return records
-
-
-def _neighbour(key, sequential, frame_file, rgb_dir, thermal_dir) -> dict[str, str] | None:
-    """The previous frame on disk, else the next, as the event reference (None: zeros)."""
-    if not sequential:
-        return None
-    prefix, number = key[:-5], int(key[-5:])
-    for other in (number - 1, number + 1):
-        if other < 0:
-            continue
-        neighbour = f"{prefix}{other:05d}"
-        rgb, thermal = (
-            frame_file(neighbour, rgb_dir, False),
-            frame_file(neighbour, thermal_dir, False),
-        )
-        if rgb and thermal:
-            return {"rgb": str(rgb), "thermal": str(thermal)}
-    return None
 
 
 def load_kaist_from_config(cfg, image_set: str, annotations: str) -> list[dict[str, Any]]:
