@@ -142,6 +142,31 @@ def test_resume_after_kill_continues_exactly(tiny_dataset, tmp_path):
     assert final["iterations"] == 8
 
 
+@pytest.mark.slow
+def test_miss_rate_evaluator_selects_the_best_checkpoint(tiny_dataset, tmp_path):
+    """TEST.EVALUATORS with "miss_rate" and a miss-rate select metric (issue 13): MR columns
+    in the epoch CSV, MR keys beside the COCO keys in final_results.json, and the best epoch
+    is the one with the lowest validation miss rate."""
+    metric = "MR_reasonable_all"
+    evaluation = ["TEST.EVALUATORS", '["coco", "miss_rate"]', "TEST.SELECT_METRIC", metric]
+    schedule = ["SOLVER.EPOCHS", "2"]
+    out = tmp_path
+    assert_ok(
+        train_net(
+            "--config-file", QUICK, *tiny_dataset, *evaluation, *schedule, "OUTPUT_DIR", str(out)
+        )
+    )
+    epochs = read_csv(out / "metrics_per_epoch.csv")
+    assert f"val_{metric}" in epochs[0] and "val_AP" in epochs[0]
+    final = json.loads((out / "final_results.json").read_text())
+    for split in ("val", "test"):
+        assert COCO_KEYS <= set(final[split]) and metric in final[split]
+    rates = [float(r[f"val_{metric}"]) for r in epochs]
+    assert final[f"best_val_{metric}"] == pytest.approx(min(rates), abs=1e-3)
+    assert final["best_epoch"] == rates.index(min(rates)) + 1
+    assert [int(r["is_best"]) for r in epochs][final["best_epoch"] - 1] == 1
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
