@@ -63,7 +63,7 @@ class StudyCsvWriter(EventWriter):
             return
         self._last_write = iteration
         if self._epoch_rows is None:
-            self._resume(iteration)
+            self._resume(self._start_iter())
         row = self._batch_row(iteration, latest)
         self._epoch_rows.append(row)
         if (iteration + 1) % self.iters_per_epoch == 0 or iteration + 1 >= self.max_iter:
