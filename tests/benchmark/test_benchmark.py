@@ -27,6 +27,7 @@ def _csv(path: Path) -> tuple[list[str], list[dict]]:
         return list(reader.fieldnames or []), list(reader)
 
 
+@pytest.mark.slow  # trains (timed steps) in a subprocess
 def test_cli_writes_table_and_roofline(tmp_path):
     out = tmp_path / "bench"
     command = [
