@@ -87,7 +87,7 @@ class SlurmCluster:
             "CredType": "cred/munge",
             "AuthInfo": f"socket={self.munge_socket},cred_expire=10",
             "StateSaveLocation": state,
-            "SlurmdSpoolDir": spool / "slurmd.%n",
+            "SlurmdSpoolDir": spool,
             "SlurmctldPidFile": self.root / "slurmctld.pid",
             "SlurmdPidFile": self.root / "slurmd.pid",
             "SlurmctldLogFile": logs / "slurmctld.log",
