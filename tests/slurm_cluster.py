@@ -9,6 +9,7 @@ the processes that talk to it, so two test sessions on one machine never meet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -178,8 +179,8 @@ class SlurmCluster:
         return jobs
 
     def queue(self) -> dict[str, str]:
-        """Job id → state of the jobs ``squeue`` lists."""
-        text = self.run("squeue", "-h", "-o", "%i %T").stdout
+        """Job id → state of the jobs ``squeue`` lists (pending, running, completing)."""
+        text = self.run("squeue", "-h", "-o", "%i %T", check=False).stdout
         return dict(line.split() for line in text.splitlines() if line.strip())
 
     def logs(self) -> str:
@@ -191,11 +192,17 @@ class SlurmCluster:
         return "\n".join(parts)
 
     def cancel_all(self) -> None:
-        live = [job for job, state in self.queue().items() if state in ("PENDING", "RUNNING")]
-        if live:
-            self.run("scancel", "--full", *live, check=False)
+        if self.queue():
+            self.run("scancel", "--full", *self.queue(), check=False)
 
     def stop(self) -> None:
+        """Cancel the jobs, stop the daemons, kill whatever of the cluster is left (job
+        steps outlive a killed slurmd), remove the folder."""
+        if self.processes and all(p.poll() is None for p in self.processes):
+            self.cancel_all()
+            deadline = time.monotonic() + 20
+            while self.queue() and time.monotonic() < deadline:
+                time.sleep(0.5)
         for process in reversed(self.processes):  # slurmd, slurmctld, munged
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -205,4 +212,23 @@ class SlurmCluster:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
         self.processes.clear()
+        for pid in self._leftovers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _leftovers(self) -> list[int]:
+        """Processes started for this cluster (slurmstepd, job scripts): their environment
+        names this cluster's slurm.conf."""
+        mark = f"SLURM_CONF={self.conf}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if mark in environ:
+                found.append(int(entry.name))
+        return found
