@@ -363,6 +363,8 @@ class SubmititLauncher:
                 mem_gb=resources.mem_gb,
                 slurm_partition=resources.partition,
                 slurm_signal_delay_s=resources.signal_delay_s,
+                # requeueable even where the cluster's default is JobRequeue=0
+                slurm_additional_parameters={"requeue": True},
                 **{key: value for key, value in extra.items() if value is not None},
             )
         elif cluster == "local":
