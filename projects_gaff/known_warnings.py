@@ -22,7 +22,7 @@ HARMLESS_WARNINGS = (
 )  # fmt: skip
 
 # (logger, message start): log records that read like failures but are not. The fast COCO
-# evaluator is part of detectron2._C (see README, "Installation"); without it Detectron2
+# evaluator is part of detectron2._C (see README, "Training one experiment"); without it Detectron2
 # uses pycocotools, which gives the same numbers. torch looks for a CUDA toolkit to compile
 # extensions, which this project never does.
 HARMLESS_LOG_RECORDS = (
