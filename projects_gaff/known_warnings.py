@@ -22,12 +22,14 @@ HARMLESS_WARNINGS = (
 )  # fmt: skip
 
 # (logger, message start): log records that read like failures but are not. The fast COCO
-# evaluator is part of detectron2._C (see README, "Training one experiment"); without it Detectron2
-# uses pycocotools, which gives the same numbers. torch looks for a CUDA toolkit to compile
-# extensions, which this project never does.
+# evaluator is part of detectron2._C (see README, "Training one experiment"); without it
+# Detectron2 uses pycocotools, which gives the same numbers. torch looks for a CUDA toolkit
+# to compile extensions, which this project never does. Detectron2's ROI pooler asks
+# torch.fx whether it is being traced, through a function torch now warns about.
 HARMLESS_LOG_RECORDS = (
     ("detectron2.evaluation.coco_evaluation", "Fast COCO eval is not built"),
     ("torch.utils.cpp_extension", "No CUDA runtime is found"),
+    ("torch.fx._symbolic_trace", "is_fx_tracing will return true"),
 )
 
 

@@ -9,9 +9,12 @@ channels on a few frames, as the model will see them, and compares.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
+import torch
 from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from detectron2.utils import comm
@@ -30,8 +33,9 @@ class NormalisationCheck(HookBase):
     of dicts with a CHW ``"image"`` on the 0-255 scale, as the mappers produce them) and
     logs a warning for every channel whose normalised mean is beyond ±3 or whose normalised
     std is outside [0.2, 5], naming the channel, the measured and configured values and
-    ``tools/dataset_summary.py``. Rank 0 only; reads frames, changes no RNG state when the
-    loader is a test loader (ordered, no augmentation).
+    ``tools/dataset_summary.py``. Rank 0 only. The Python, NumPy and torch RNG states are
+    restored afterwards (a DataLoader draws its base seed from torch's, Detectron2's resize
+    draws from NumPy's), so adding the check does not change the training run.
     """
 
     def __init__(
@@ -75,19 +79,20 @@ class NormalisationCheck(HookBase):
 
     def measure(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Per-channel mean and std (0-255 scale) and the number of frames measured."""
-        loader = self._loader() if callable(self._loader) else self._loader
         total = np.zeros(len(self.channel_names))
         total_sq = np.zeros(len(self.channel_names))
         pixels = frames = 0
-        for number, batch in enumerate(loader):
-            if number == self.batches:
-                break
-            for item in batch:
-                image = item["image"].double().flatten(1).numpy()
-                total += image.sum(1)
-                total_sq += (image**2).sum(1)
-                pixels += image.shape[1]
-                frames += 1
+        with _rng_preserved():
+            loader = self._loader() if callable(self._loader) else self._loader
+            for number, batch in enumerate(loader):
+                if number == self.batches:
+                    break
+                for item in batch:
+                    image = item["image"].double().flatten(1).numpy()
+                    total += image.sum(1)
+                    total_sq += (image**2).sum(1)
+                    pixels += image.shape[1]
+                    frames += 1
         if not frames:
             raise ValueError("the loader gave no frames to measure the channels on")
         mean = total / pixels
@@ -113,3 +118,14 @@ class NormalisationCheck(HookBase):
                 "the values tools/dataset_summary.py prints for this dataset."
             )
         return warnings
+
+
+@contextmanager
+def _rng_preserved() -> Iterator[None]:
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)

@@ -71,8 +71,14 @@ def test_normalisation_check_from_config_reads_the_training_frames(tiny_dataset)
     cfg = setup_cfg(QUICK, [*tiny_dataset, "MODEL.MIT.AUX_CHANNELS", "['thermal']", *zero_one])
     check = NormalisationCheck.from_config(cfg, batches=1)
     assert check.channel_names == ["r", "g", "b", "thermal"]
+    torch.manual_seed(7)
+    np.random.seed(7)
+    expected = (torch.rand(1), np.random.rand())
+    torch.manual_seed(7)
+    np.random.seed(7)
     warnings = check.check()
     assert len(warnings) == 4 and all("does not fit the data" in w for w in warnings)
+    assert (torch.rand(1), np.random.rand()) == expected  # the training RNG is untouched
 
 
 def test_normalisation_check_refuses_mismatched_lengths():

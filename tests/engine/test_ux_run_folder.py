@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -137,17 +136,25 @@ def _one_error_line(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.slow
-def test_failing_or_foreign_runs_leave_a_finished_folder_byte_identical(
-    finished_run, tiny_dataset, tmp_path
-):
+def test_failing_or_foreign_runs_leave_a_finished_folder_byte_identical(tiny_dataset, tmp_path):
+    from projects_gaff.engine import setup_cfg
+
+    base = ["--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2"]
     out = tmp_path / "finished"
-    shutil.copytree(finished_run, out)
+    # The files of a finished run (their content is irrelevant to the rule, the config is
+    # exactly what train_net writes for these options).
+    (out / "checkpoints").mkdir(parents=True)
+    cfg = setup_cfg(QUICK, [*base[2:], "OUTPUT_DIR", str(out)])
+    (out / "config.yaml").write_text(cfg.dump())
+    for name in ("config.json", "splits.json", "final_results.json", "training.log",
+                 "metrics_per_batch.csv", "checkpoints/model_final.pth"):  # fmt: skip
+        (out / name).write_text(f"{name} of the finished run\n")
     before = _tree(out)
+    base += ["OUTPUT_DIR", str(out)]
     foreign = tmp_path / "foreign.pth"
     import torch
 
     torch.save({"model": {"unrelated.weight": torch.zeros(2)}}, foreign)
-    base = ["--config-file", QUICK, *tiny_dataset, "SOLVER.EPOCHS", "2", "OUTPUT_DIR", str(out)]
     # Another config, not told: refused before anything is written.
     refused = _one_error_line(train_net(*base, "MODEL.GAFF.STAGES", "[4]"))
     assert "holds another run" in refused and "MODEL.GAFF.STAGES" in refused
