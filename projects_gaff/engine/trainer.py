@@ -39,6 +39,7 @@ from .hooks import (
     upgrade_hook_state,
 )
 from .model_info import model_info
+from .normalisation_check import NormalisationCheck
 from .step import AccumulatingTrainer
 from .writers import ResumedJSONWriter, ResumedTensorboardWriter, StudyCsvWriter
 
@@ -212,8 +213,9 @@ class GAFFTrainer(DefaultTrainer):
 
     def build_hooks(self) -> list:
         """Detectron2's order, with the study's hooks: timer and LR schedule; step clock and
-        RNG state; validation (``EvalHook``); the best-model decision; the CSV rows; the
-        periodic checkpoint, which then links best_model.pth; Detectron2's writers."""
+        RNG state; validation (``EvalHook``); the input-normalisation check (before
+        training); the best-model decision; the CSV rows; the periodic checkpoint, which then
+        links best_model.pth; Detectron2's writers."""
         cfg = self.cfg
         check_select_metric(cfg)
         ipe = cfg.SOLVER.ITERS_PER_EPOCH
@@ -226,6 +228,7 @@ class GAFFTrainer(DefaultTrainer):
             ValidationHook(eval_period, self.validate),
         ]
         if comm.is_main_process():
+            ret.append(NormalisationCheck.from_config(cfg))  # warns when PIXEL_MEAN/STD misfit
             best = StudyBestCheckpointer(eval_period, self.checkpointer, cfg.TEST.SELECT_METRIC)
             csv = StudyCsvWriter(
                 cfg.OUTPUT_DIR,
