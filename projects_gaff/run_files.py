@@ -61,11 +61,16 @@ def lower_is_better(metric: str) -> bool:
 # ---- exit codes of tools/train_net.py -----------------------------------------------------
 EXIT_CONFIG_ERROR = 2
 EXIT_NONFINITE_LOSS = 3
-EXIT_REASONS = {EXIT_CONFIG_ERROR: "config or data error", EXIT_NONFINITE_LOSS: "loss became NaN/inf"}
+EXIT_REASONS = {
+    EXIT_CONFIG_ERROR: "config or data error",
+    EXIT_NONFINITE_LOSS: "loss became NaN/inf",
+}
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
+EXPERIMENT_ID = re.compile(r"^exp_(?P<number>\d{3})(?=_|$)")  # the id at the start of a name
 GAFF_CODE = r"s[1-4]+_r\d+_is[01]_mb[01]"  # stages, SE reduction, inter shared, bottleneck
 RUN_NAME = re.compile(r"^(?P<exp>exp_\d{3})_(?P<code>.+?)(?:_seed(?P<seed>\d+))?$")
+SEED_SUFFIX = re.compile(r"_seed(?P<seed>\d+)$")  # any run folder, exp_… or not
 GAFF_CODE_PARTS = re.compile(
     r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$"
 )

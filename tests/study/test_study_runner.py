@@ -38,6 +38,7 @@ from projects_gaff.study import (
     run_status,
 )
 from projects_gaff.study.ranking import SeedStats, pooled_std, rank, top_k, within_noise
+from projects_gaff.study.selection import select
 
 FAKE_TRAIN = r"""
 import json, os, sys, time
@@ -283,7 +284,7 @@ def test_seeds_give_mean_std_and_noise_flags(fake):
     s1 = rows["1/exp_001_s1_r4_is0_mb0"]
     assert s1["val_AP"] == "32.0"
     # Ranking phase 1 for phase 2: the cut between #2 (s3) and #3 is inside the noise.
-    selection = Study(dataclasses.replace(study.o, phase="2", top_k=2)).select()
+    selection = select(base, dataclasses.replace(study.o, phase="2", top_k=2))
     assert selection.requested == ["s4", "s3"]
     notes = dict(selection.notes)
     assert "pooled seed std 2.00" in notes["RANK"] and "within seed noise" not in notes["RANK"]
