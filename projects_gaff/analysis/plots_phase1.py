@@ -29,7 +29,7 @@ SIZE_KEYS = {"APs": "small", "APm": "medium", "APl": "large"}
 LABELS = {key: f"AP {size}" for key, size in SIZE_KEYS.items()}
 
 
-def label(key: str) -> str:
+def metric_label(key: str) -> str:
     """A metric as a figure names it: ``AP large``, ``AP50``, ``MR reasonable all``."""
     return LABELS.get(key, key.replace("_", " "))
 
@@ -96,7 +96,7 @@ def _bars(
             tick.set_fontweight("bold")
     ax.set_xlabel("GAFF stage set (bold: taken to phase 2)")
     unit = "%, lower is better" if lower_is_better(key) else "0–100"
-    ax.set_ylabel(f"{a.split} {label(key)} ({unit})")
+    ax.set_ylabel(f"{a.split} {metric_label(key)} ({unit})")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(
             loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=legend_columns, frameon=False
@@ -180,21 +180,24 @@ def plot_phase1_ap50_ap75(a: Analysis, path: Path) -> Path | None:
 @styled
 def plot_phase1_sizes(a: Analysis, path: Path) -> Path | None:
     """Guide §6.1: do early stages help small objects, late stages large ones?"""
-    fig = _panels(a, tuple(SIZE_KEYS), lambda key: f"{SIZE_KEYS[key]} objects ({label(key)})", 5.3)
+    fig = _panels(
+        a, tuple(SIZE_KEYS), lambda key: f"{SIZE_KEYS[key]} objects ({metric_label(key)})", 5.3
+    )
     return None if fig is None else save(fig, path)
 
 
 @styled
 def plot_phase1_miss_rate(a: Analysis, path: Path) -> Path | None:
     """The miss rates (log-average, MR⁻²) per stage set, when the runs evaluated them."""
-    fig = _panels(a, a.study.miss_rates, lambda key: f"{label(key)} by stage set")
+    fig = _panels(a, a.study.miss_rates, lambda key: f"{metric_label(key)} by stage set")
     return None if fig is None else save(fig, path)
 
 
 @styled
 def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
-    """AP against the GAFF parameter overhead (log scale) and against training time, and
-    the peak training memory of each stage set (guide §4.3 item 4)."""
+    """The selection metric (AP unless a miss rate selects) against the GAFF parameter
+    overhead (log scale) and against training time, and the peak training memory of each
+    stage set (guide §4.3 item 4)."""
     rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
     if not any(r.parameter("gaff_total") or _hours(r) for _, r in rows):
         return None
@@ -233,13 +236,14 @@ def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count(v)))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(5))
-        _references_and_limits(ax, a, "AP", [v for _, r, _ in points for v in _span(a, r)])
+        _references_and_limits(ax, a, a.metric, [v for _, r, _ in points for v in _span(a, r)])
         ax.set_xlabel(x_label)
-        ax.set_ylabel(f"{a.split} AP (0–100)")
+        unit = "%, lower is better" if a.lower_is_better else "0–100"
+        ax.set_ylabel(f"{a.split} {metric_label(a.metric)} ({unit})")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    axes[0].set_title("AP vs GAFF parameter overhead")
-    axes[1].set_title("AP vs training time")
+    axes[0].set_title(f"{metric_label(a.metric)} vs GAFF parameter overhead")
+    axes[1].set_title(f"{metric_label(a.metric)} vs training time")
     _memory_bars(fig.add_subplot(1, 3, 3), a, a.study.phase1())
     return save(fig, path)
 
