@@ -56,7 +56,7 @@ def is_summary_csv(path: Path) -> bool:
 def load_summary_csv(path: Path) -> StudyData:
     with open(path, encoding="utf-8", newline="") as f:
         rows = [_canonical(row) for row in csv.DictReader(f)]
-    values = [v for row in rows for k in COCO_KEYS if (v := _float(row.get(k))) is not None]
+    values = [v for row in rows for k in COCO_KEYS if (v := number(row.get(k))) is not None]
     scale = 100.0 if values and max(values) <= 1.0 else 1.0
     grid: dict[GaffConfig, Configuration] = {}
     missing, phase2, seen = [], [], set()
@@ -68,7 +68,7 @@ def load_summary_csv(path: Path) -> StudyData:
             continue
         seen.add(config)
         status = row.get("status", "").lower()
-        if status not in _DONE or _float(row.get("AP")) is None:
+        if status not in _DONE or number(row.get("AP")) is None:
             missing.append(f"{name}: {row.get('status') or 'no mAP'}")
             continue
         if (row.get("phase") == "2" or config != GaffConfig(config.stages)) and (
@@ -118,12 +118,12 @@ def _config(row: Mapping[str, str]) -> GaffConfig | None:
 
 
 def _run(row: Mapping[str, str], scale: float) -> RunResult:
-    test = {k: (v * scale if (v := _float(row.get(k))) is not None else None) for k in COCO_KEYS}
-    params_m = _float(row.get("params_m"))
+    test = {k: (v * scale if (v := number(row.get(k))) is not None else None) for k in COCO_KEYS}
+    params_m = number(row.get("params_m"))
     return RunResult(
         seed=0,
         metrics={"test": test},
-        training_hours=_float(row.get("hours")),
+        training_hours=number(row.get("hours")),
         parameters={"total": round(params_m * 1e6)} if params_m is not None else {},
     )
 
@@ -132,7 +132,8 @@ def _bool(text: str | None) -> bool:
     return (text or "").strip().lower() in ("true", "1", "yes", "t")
 
 
-def _float(text: str | None) -> float | None:
+def number(text: str | None) -> float | None:
+    """A CSV cell as a number; None for an empty, non-numeric or NaN cell."""
     try:
         value = float(text) if text not in (None, "") else None
     except ValueError:

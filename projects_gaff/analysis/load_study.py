@@ -33,6 +33,7 @@ from ..run_files import (
 )
 from ..study.plan import STAGE_SETS, GaffConfig, phase1_plan, phase2_plan, select_metric
 from ..study.status import Status, metric, read_final_results, read_json, run_status
+from .load_csv import number
 from .methods import fusion_method, read_yaml_config
 from .model import Configuration, RunResult, StudyData
 
@@ -111,7 +112,10 @@ def read_run(folder: Path, seed: int) -> RunResult:
         peak_memory_mb=final.get("peak_memory_mb"),
         parameters=info.get("parameters", {}),
         gflops=info.get("gflops"),
-        epochs=tuple(_numbers(row) for row in read_csv(folder / METRICS_PER_EPOCH)),
+        epochs=tuple(
+            {key: number(value) for key, value in row.items()}
+            for row in read_csv(folder / METRICS_PER_EPOCH)
+        ),
         settings=read_json(folder / CONFIG_JSON),
     )
 
@@ -219,17 +223,10 @@ def _select_metric(base: Path) -> str:
 
 
 def _splits(runs: Sequence[RunResult]) -> tuple[str, ...]:
-    present = {
-        split for r in runs for split, values in r.metrics.items() if values.get("AP") is not None
+    present = {  # a split with some value (AP, or a miss rate of an MR-only evaluation)
+        split
+        for r in runs
+        for split, values in r.metrics.items()
+        if any(v is not None for v in values.values())
     }
     return tuple(s for s in ("val", "test") if s in present) or ("test",)
-
-
-def _numbers(row: dict[str, str]) -> dict[str, float | None]:
-    out = {}
-    for key, value in row.items():
-        try:
-            out[key] = float(value) if value not in ("", None) else None
-        except ValueError:
-            out[key] = None
-    return out

@@ -16,6 +16,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..run_files import lower_is_better
 from ..study.plan import GaffConfig
+from ..study.ranking import mean_of
 from .findings import Analysis
 from .methods import METHOD_NAMES
 from .model import Configuration, RunResult
@@ -199,13 +200,19 @@ def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
     overhead (log scale) and against training time, and the peak training memory of each
     stage set (guide §4.3 item 4)."""
     rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
-    if not any(r.parameter("gaff_total") or _hours(r) for _, r in rows):
+    if not any(
+        r.parameter("gaff_total") or mean_of(x.training_hours for x in r.runs) for _, r in rows
+    ):
         return None
     fig = figure(18, 4.8)
     axes = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2)
     x_of = (
         ("GAFF parameters (log scale)", lambda r: r.parameter("gaff_total") or None, True),
-        ("training time (hours, mean over seeds)", _hours, False),
+        (
+            "training time (hours, mean over seeds)",
+            lambda r: mean_of(x.training_hours for x in r.runs),
+            False,
+        ),
     )
     for ax, (x_label, x_value, log) in zip(axes, x_of, strict=True):
         points = [(c, r, x) for c, r in rows if (x := x_value(r)) is not None]
@@ -287,8 +294,3 @@ def _memory_bars(ax, a: Analysis, rows: Sequence[tuple[GaffConfig, Configuration
 def _span(a: Analysis, config: Configuration) -> list[float]:
     stats = a.stats(config)
     return [stats.mean - (stats.std or 0), stats.mean + (stats.std or 0)]
-
-
-def _hours(config: Configuration) -> float | None:
-    hours = [r.training_hours for r in config.runs if r.training_hours is not None]
-    return sum(hours) / len(hours) if hours else None

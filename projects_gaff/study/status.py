@@ -39,8 +39,9 @@ class Status(str, enum.Enum):
 
 
 def read_final_results(run_dir: Path) -> dict | None:
-    """The run's final results, or None unless the file parses and has every test metric
-    (a metric may be null: COCO has no AP for an object size absent from the split)."""
+    """The run's final results, or None unless the file parses and has every COCO test
+    metric (a metric may be null: COCO has no AP for an object size absent from the split)
+    or, for a miss-rate-only evaluation, its miss rates."""
     results = read_json(run_dir / FINAL_RESULTS)
     test = results.get("test")
     if not isinstance(test, dict):

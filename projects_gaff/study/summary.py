@@ -2,7 +2,9 @@
 per experiment of the plan, seeds aggregated.
 
 Read from the run folders every time (never accumulated in memory), so the file is
-correct after any kill, rerun or hand edit; it is rewritten atomically.
+correct after any kill, rerun or hand edit; it is rewritten atomically. Runs that evaluated
+miss rates add their columns (``MR_…`` on test, ``val_MR_…``); ranks follow the study's
+selection metric (``TEST.SELECT_METRIC``) in its direction.
 """
 
 from __future__ import annotations
