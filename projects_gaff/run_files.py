@@ -41,6 +41,7 @@ STUDY_MANIFEST = "study.json"
 PHASE2_SELECTION = "phase2_selection.json"
 SUMMARY = "summary_all_experiments.csv"
 MASTER_LOG = "master_log.txt"
+STUDY_LOCK = "ablate.lock"  # one runner per study folder
 JOBS_REGISTRY = "jobs.json"
 SUBMITIT_FOLDER = "submitit"
 PHASE_FOLDERS = {1: "phase1_stage_selection", 2: "phase2_hyperparameter_tuning"}

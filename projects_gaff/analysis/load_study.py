@@ -67,7 +67,7 @@ def load_study(base: Path, extra: Sequence[Path] = ()) -> StudyData:
         for config, rs in runs.items()
     }
     if not phase2_labels:
-        missing.append("phase 2: not started (no phase2_selection.json, no phase-2 run folder)")
+        missing.append(f"phase 2: not started (no {PHASE2_SELECTION}, no phase-2 run folder)")
     extras, extra_missing = _read_extras(base, extra)
     extras = _compare_settings(grid.values(), extras)
     notes = _manifest_note(base) + [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..run_files import METRICS_PER_EPOCH
 from ..study.comparison import FUSION, MODALITY, Comparison, Method
 from .findings import Analysis, Finding, level
 from .methods import METHOD_NAMES
@@ -99,9 +100,7 @@ def _hypothesis_text(a: Analysis, f: Finding) -> str:
     h, estimate = f.hypothesis, f.effect.estimate
     title = f"### {h.code}: {h.claim} ({h.predicts(a.metric)})"
     if estimate is None:
-        measure = (
-            "per-epoch losses (metrics_per_epoch.csv)" if h.on_gap else f"{a.split} {a.metric}"
-        )
+        measure = f"per-epoch losses ({METRICS_PER_EPOCH})" if h.on_gap else f"{a.split} {a.metric}"
         return (
             f"{title}\n\nNot testable yet: no two finished configurations that differ only "
             f"in {h.factor} both have {measure} (phase 2 provides these pairs)."
@@ -124,7 +123,7 @@ def _hypothesis_text(a: Analysis, f: Finding) -> str:
     if h.on_gap:
         text += (
             "\n\nThe gap is the validation minus the training total loss at the last epoch "
-            "with both (metrics_per_epoch.csv); a smaller gap means less overfitting."
+            f"with both ({METRICS_PER_EPOCH}); a smaller gap means less overfitting."
         )
     return text
 

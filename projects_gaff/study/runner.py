@@ -21,7 +21,9 @@ from pathlib import Path
 
 from ..atomic import atomic_write_json
 from ..run_files import (
+    CHECKPOINT_DIR,
     EXPERIMENT_ID,
+    FINAL_RESULTS,
     LAST_CHECKPOINT,
     MASTER_LOG,
     STUDY_MANIFEST,
@@ -266,9 +268,11 @@ class Study:
             checkpoint = (folder / LAST_CHECKPOINT).read_text().strip()
             self.log.write(
                 "INTERRUPTED",
-                f"{name}: an earlier attempt stopped after checkpoints/{checkpoint}; resumed",
+                f"{name}: an earlier attempt stopped after {CHECKPOINT_DIR}/{checkpoint}; resumed",
             )
-            self.log.write("RESUME", f"{name} from checkpoints/{checkpoint} ({handle.description})")
+            self.log.write(
+                "RESUME", f"{name} from {CHECKPOINT_DIR}/{checkpoint} ({handle.description})"
+            )
         else:
             self.log.write("START", f"{name} ({handle.description})")
         self.progress.running(self.running)
@@ -292,7 +296,7 @@ class Study:
             if outcome.error:
                 reason = f"job failed: {outcome.error}"
             elif outcome.returncode == 0:
-                reason = "exited 0 without a valid final_results.json"
+                reason = f"exited 0 without a valid {FINAL_RESULTS}"
             else:
                 reason = describe_exit(outcome.returncode)
             record = record_failure(folder, reason, outcome.returncode)

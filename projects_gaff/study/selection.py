@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-from ..run_files import PHASE2_SELECTION, lower_is_better
+from ..run_files import FINAL_RESULTS, PHASE2_SELECTION, lower_is_better
 from .options import StudyError, StudyOptions
 from .plan import parse_stage_label, phase1_plan
 from .ranking import Ranked, rank, top_k
@@ -78,7 +78,7 @@ def _rank_phase1(phase1: Sequence[ExperimentResults], o: StudyOptions, notes: li
         stats = c.stats(split, key)
         if stats is None or stats.n < len(c.results):
             raise StudyError(
-                f"{c.experiment.name}: final_results.json has no {split} {key} "
+                f"{c.experiment.name}: {FINAL_RESULTS} has no {split} {key} "
                 "(is DATASETS.VAL empty, or TEST.EVALUATORS without that metric?); "
                 "cannot rank phase 1"
             )
