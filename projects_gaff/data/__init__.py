@@ -23,7 +23,7 @@ from .register import (
     register_gaff_dataset,
 )
 from .sampler import DropFirst, ResumableTrainingSampler, resume_position
-from .splits import SPLITS, save_split_manifest, select_split, split_of
+from .splits import SPLITS, save_split_manifest, select_split, split_manifest, split_of
 from .summary import channel_statistics, format_summary, summarize_dataset
 
 register_demo_datasets()
@@ -60,6 +60,7 @@ __all__ = [
     "resume_position",
     "save_split_manifest",
     "select_split",
+    "split_manifest",
     "split_of",
     "summarize_dataset",
     "synthesize_events",
