@@ -182,6 +182,8 @@ def build_two_stream_mit_backbone(cfg, input_shape: ShapeSpec) -> TwoStreamMiT:
         fusion_spec=specs,
         late=cfg.MODEL.FUSION.LATE,
     )
+    for stream in backbone.streams().values():
+        stream.set_grad_checkpointing(cfg.MODEL.MIT.GRAD_CHECKPOINT)
     if cfg.MODEL.MIT.WEIGHTS:
         load_mit_weights(backbone.streams(), cfg.MODEL.MIT.WEIGHTS)
     return backbone

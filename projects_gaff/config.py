@@ -26,6 +26,10 @@ def add_gaff_config(cfg: CN) -> None:
     # output is never used stops after the last fused stage: with no fusion, "rgb" is an
     # RGB-only model and "aux" one without RGB (its input channels are ignored).
     cfg.MODEL.MIT.UNFUSED_OUTPUT = "sum"
+    # Gradient checkpointing of the MiT blocks (timm's ``set_grad_checkpointing``): their
+    # activations are recomputed in the backward pass instead of kept, trading compute
+    # for GPU memory. Same losses and gradients either way.
+    cfg.MODEL.MIT.GRAD_CHECKPOINT = False
 
     # ---- the GAFF block (MODEL.FUSION.TYPE "gaff" or "gated") -------------------------
     cfg.MODEL.GAFF = CN()

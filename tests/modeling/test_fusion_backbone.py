@@ -44,7 +44,7 @@ def test_fusion_configs_add_exactly_their_formula(config):
     assert n_params(model.fusion) == expected
     streams = {"rgb": 3, "aux": len(cfg.MODEL.MIT.AUX_CHANNELS)}
     for name, stream in model.streams().items():
-        assert stream.patch_embed1.proj.in_channels == streams[name]
+        assert stream.patch_embed.proj.in_channels == streams[name]
     assert n_params(model) - n_params(model.fusion) == sum(map(n_params, model.streams().values()))
 
 
@@ -148,7 +148,7 @@ def test_add_fusion_and_type_none():
 def test_modality_ablations_build_only_their_streams(config, streams, channels):
     model, cfg = bottom_up(CONFIGS / "fusion" / "modality" / config, device="meta")
     assert len(cfg.MODEL.PIXEL_MEAN) == channels
-    assert {k: s.patch_embed1.proj.in_channels for k, s in model.streams().items()} == streams
+    assert {k: s.patch_embed.proj.in_channels for k, s in model.streams().items()} == streams
 
 
 @pytest.mark.parametrize(

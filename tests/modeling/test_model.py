@@ -178,7 +178,7 @@ def test_auxiliary_channel_subset():
         "[58.395, 57.12, 57.375, 64.0]",
     )
     model = build_model(cfg)
-    assert model.backbone.bottom_up.aux.patch_embed1.proj.in_channels == 1
+    assert model.backbone.bottom_up.aux.patch_embed.proj.in_channels == 1
     model.train()
     with EventStorage():
         assert torch.isfinite(sum(model(training_batch(channels=4)).values()))

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from ablate_cli import check_options
 from conftest import CONFIGS, REPO_ROOT, make_cfg, study_options
 
-from projects_gaff.study import FUSION, MODALITY, Study, StudyError
-from projects_gaff.study.comparison import DEFAULT_STAGES, parse_stages
+from projects_gaff.study import FUSION, MODALITY, StudyError
+from projects_gaff.study.comparison import DEFAULT_STAGES
+from projects_gaff.study.plan import parse_stages
 
 ABLATE = str(REPO_ROOT / "tools" / "ablate.py")
 FUSION_NAMES = [
@@ -92,9 +94,9 @@ def test_bad_fusion_stages_are_refused(text):
 )
 def test_bad_comparison_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(study_options(tmp_path, study="fusion", **kw))
+        check_options(study_options(tmp_path, study="fusion", **kw))
     with pytest.raises(StudyError, match="--fusion-stages is for --study fusion"):
-        Study(study_options(tmp_path, fusion_stages=(3,)))
+        check_options(study_options(tmp_path, fusion_stages=(3,)))
 
 
 def test_fusion_dry_run_prints_the_table_and_writes_nothing(tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from ablate_cli import check_options
 from conftest import REPO_ROOT, study_options
 
 from projects_gaff.study import (
@@ -15,6 +16,7 @@ from projects_gaff.study import (
     phase1_plan,
     phase2_plan,
 )
+from projects_gaff.study.dry_run import plan_table
 from projects_gaff.study.plan import unique_runs
 
 ABLATE = str(REPO_ROOT / "tools" / "ablate.py")
@@ -110,7 +112,7 @@ def test_unknown_stage_labels_are_refused(text):
 )
 def test_bad_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(study_options(tmp_path, **kw))
+        check_options(study_options(tmp_path, **kw))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
@@ -136,8 +138,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
 
 def test_dry_run_without_complete_phase1(tmp_path):
     study = Study(study_options(tmp_path))
-    table = study.plan_table()
+    table = plan_table(study)
     assert len([line for line in table.splitlines() if line.startswith("exp_")]) == 8
     assert "phase 2: top-3 of phase 1 × 8 once phase 1 is complete" in table
     with pytest.raises(StudyError, match="phase 2 needs a complete phase 1"):
-        Study(study_options(tmp_path, phase="2")).plan_table()
+        plan_table(Study(study_options(tmp_path, phase="2")))
