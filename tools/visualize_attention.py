@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Save a trained model's fusion attention for one frame as PNGs.
+r"""Save a trained model's fusion attention for one frame as PNGs.
 
     python tools/visualize_attention.py --config-file configs/quick/gaff_s23.yaml \
         --weights output/quick/gaff_s23/checkpoints/best_model.pth \
