@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .plan import COMPARISON_FOLDERS, Experiment
 
-STAGES_KEY = "MODEL.GAFF.STAGES"
+STAGES_KEY = "MODEL.FUSION.STAGES"
 DEFAULT_STAGES = (2, 3)
 _RGB_PLUS_ONE = (
     ("MODEL.PIXEL_MEAN", "[123.675, 116.28, 103.53, 127.5]"),

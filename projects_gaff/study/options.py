@@ -15,8 +15,8 @@ from .summary import COMPARISON_COLUMNS, SUMMARY_COLUMNS
 
 # Set per run by the GAFF plan; a free option may not override them.
 GAFF_PLAN_KEYS = frozenset(
-    ("MODEL.GAFF.STAGES", "MODEL.GAFF.SE_REDUCTION", "MODEL.GAFF.INTER_MODE",
-     "MODEL.GAFF.MERGE_BOTTLENECK")
+    ("MODEL.FUSION.STAGES", "MODEL.GAFF.STAGES", "MODEL.GAFF.SE_REDUCTION",
+     "MODEL.GAFF.INTER_MODE", "MODEL.GAFF.MERGE_BOTTLENECK")
 )  # fmt: skip
 RUN_KEYS = frozenset(("SEED", "OUTPUT_DIR"))  # set per run by --seeds and --output-base
 

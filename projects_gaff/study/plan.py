@@ -62,7 +62,7 @@ class GaffConfig:
     def opts(self) -> list[str]:
         """Detectron2 options that select this configuration."""
         return [
-            "MODEL.GAFF.STAGES", str(list(self.stages)),
+            "MODEL.FUSION.STAGES", str(list(self.stages)),
             "MODEL.GAFF.SE_REDUCTION", str(self.se_reduction),
             "MODEL.GAFF.INTER_MODE", "shared" if self.inter_shared else "separate",
             "MODEL.GAFF.MERGE_BOTTLENECK", str(self.merge_bottleneck),

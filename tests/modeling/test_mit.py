@@ -108,7 +108,7 @@ def test_local_weights_load_into_both_streams(reference, tmp_path, layout):
         path = tmp_path / "mit_b0.pth"
         torch.save(hub_to_nvlabs(hub), path)
 
-    backbone = TwoStreamMiT("mit_b0", aux_channels=2, gaff_stages=(3,), drop_path_rate=0.0).eval()
+    backbone = TwoStreamMiT("mit_b0", aux_channels=2, fusion_stages=(3,), drop_path_rate=0.0).eval()
     reports = load_mit_weights(backbone.streams(), path)
     n_tensors = len(backbone.rgb.state_dict())
     assert len(reports["rgb"].loaded) == n_tensors and not reports["rgb"].missing
@@ -141,20 +141,20 @@ def test_adapted_stem_preserves_grey_response():
 def test_weights_that_match_nothing_fail_loudly(tmp_path):
     path = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, path)
-    backbone = TwoStreamMiT("mit_b0", gaff_stages=())
+    backbone = TwoStreamMiT("mit_b0", fusion_stages=())
     with pytest.raises(ValueError, match=r"no tensor of .*resnet\.pth matched"):
         load_mit_weights(backbone.streams(), path)
 
 
 def test_missing_weights_file_names_the_fix(tmp_path):
-    backbone = TwoStreamMiT("mit_b0", gaff_stages=())
+    backbone = TwoStreamMiT("mit_b0", fusion_stages=())
     with pytest.raises(FileNotFoundError, match=r"MODEL\.MIT\.WEIGHTS"):
         load_mit_weights(backbone.streams(), tmp_path / "absent.pth")
 
 
 def test_weights_of_another_size_are_refused(reference, tmp_path):
     _, hf_file = reference
-    backbone = TwoStreamMiT("mit_b1", gaff_stages=())
+    backbone = TwoStreamMiT("mit_b1", fusion_stages=())
     with pytest.raises(ValueError, match=r"is MODEL\.MIT\.NAME the size"):
         load_mit_weights(backbone.streams(), hf_file)
 
@@ -162,7 +162,7 @@ def test_weights_of_another_size_are_refused(reference, tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"patch_embed1.proj.weight": torch.zeros(1), "x": print}, path)
-    backbone = TwoStreamMiT("mit_b0", gaff_stages=())
+    backbone = TwoStreamMiT("mit_b0", fusion_stages=())
     with pytest.raises(Exception, match=r"Weights only load failed|Unsupported global"):
         load_mit_weights(backbone.streams(), path)
 

@@ -40,10 +40,10 @@ def test_fusion_and_modality_plans_are_named_numbered_and_foldered():
     at3 = FUSION.plan((3,))
     assert [e.name for e in at3][:3] == ["exp_101_none", "exp_102_add_s3", "exp_103_concat_s3"]
     assert at3[3].config.opts() == [
-        "MODEL.GAFF.STAGES", "[3]", "MODEL.FUSION.TYPE", "cssa",
+        "MODEL.FUSION.STAGES", "[3]", "MODEL.FUSION.TYPE", "cssa",
         "MODEL.FUSION.CSSA.THRESHOLD", "0.3",
     ]  # fmt: skip
-    assert at3[0].config.opts() == ["MODEL.GAFF.STAGES", "[]", "MODEL.FUSION.TYPE", "none"]
+    assert at3[0].config.opts() == ["MODEL.FUSION.STAGES", "[]", "MODEL.FUSION.TYPE", "none"]
     assert FUSION.summary_name == "summary_fusion_comparison.csv"
 
 
@@ -56,7 +56,7 @@ def test_each_method_is_its_config_file(comparison):
         p.stem for p in folder.glob("*.yaml")
     )
     base = make_cfg()
-    assert tuple(base.MODEL.GAFF.STAGES) == DEFAULT_STAGES
+    assert tuple(base.MODEL.FUSION.STAGES) == DEFAULT_STAGES
     for experiment in comparison.plan():
         from_plan = make_cfg(CONFIGS / "Base-GAFF-RCNN-FPN.yaml", *experiment.config.opts())
         from_file = make_cfg(folder / f"{experiment.config.method.name}.yaml")
@@ -87,7 +87,7 @@ def test_bad_fusion_stages_are_refused(text):
         ({"phase": "1"}, "--phase: GAFF-study options"),
         ({"top_k_from": ("s3",)}, "--top-k-from: GAFF-study options"),
         ({"opts": ("MODEL.FUSION.TYPE", "add")}, "MODEL.FUSION.TYPE is set for each run"),
-        ({"opts": ("MODEL.GAFF.STAGES", "[3]")}, "MODEL.GAFF.STAGES is set for each run"),
+        ({"opts": ("MODEL.FUSION.STAGES", "[3]")}, "MODEL.FUSION.STAGES is set for each run"),
         ({"only": ("exp_005",)}, "not in the fusion study"),
         ({"only": ("exp_1",)}, "--only takes exp_NNN"),
     ],

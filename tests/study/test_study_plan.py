@@ -75,7 +75,7 @@ def test_run_options_select_the_configuration():
     assert run.name == "exp_015_s23_r8_is1_mb1_seed1"
     assert str(run.folder) == "phase2_hyperparameter_tuning/exp_015_s23_r8_is1_mb1_seed1"
     assert exp.config.opts() == [
-        "MODEL.GAFF.STAGES", "[2, 3]", "MODEL.GAFF.SE_REDUCTION", "8",
+        "MODEL.FUSION.STAGES", "[2, 3]", "MODEL.GAFF.SE_REDUCTION", "8",
         "MODEL.GAFF.INTER_MODE", "shared", "MODEL.GAFF.MERGE_BOTTLENECK", "True",
     ]  # fmt: skip
 
@@ -99,7 +99,7 @@ def test_unknown_stage_labels_are_refused(text):
     "kw, message",
     [
         ({"opts": ("SEED", "3")}, "SEED is set for each run by the plan"),
-        ({"opts": ("MODEL.GAFF.STAGES", "[3]")}, "MODEL.GAFF.STAGES is set"),
+        ({"opts": ("MODEL.FUSION.STAGES", "[3]")}, "MODEL.FUSION.STAGES is set"),
         ({"opts": ("SOLVER.EPOCHS",)}, "KEY VALUE pairs"),
         ({"only": ("exp_3",)}, "--only takes exp_NNN"),
         ({"only": ("exp_003_s4_r4_is0_mb0",)}, "no such phase-1 experiment"),

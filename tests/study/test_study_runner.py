@@ -52,7 +52,7 @@ while rest[0].startswith("--"):
         rest.pop(0)
 opts = dict(zip(rest[::2], rest[1::2]))
 code = "s{}_r{}_is{}_mb{}".format(
-    "".join(str(s) for s in json.loads(opts["MODEL.GAFF.STAGES"])),
+    "".join(str(s) for s in json.loads(opts["MODEL.FUSION.STAGES"])),
     opts.get("MODEL.GAFF.SE_REDUCTION", "4"),
     int(opts.get("MODEL.GAFF.INTER_MODE", "separate") == "shared"),
     int(opts.get("MODEL.GAFF.MERGE_BOTTLENECK", "False") == "True"))
@@ -173,10 +173,10 @@ def test_fusion_study_runs_each_method_with_its_options(fake):
     calls = {Path(c["opts"]["OUTPUT_DIR"]).name: c["opts"] for c in fake.calls()}
     assert len(calls) == 16 and all(c["SOLVER.EPOCHS"] == "2" for c in calls.values())
     cssa = calls["exp_104_cssa_t03_s3"]
-    assert (cssa["MODEL.GAFF.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
+    assert (cssa["MODEL.FUSION.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
     assert cssa["MODEL.FUSION.CSSA.THRESHOLD"] == "0.3"
     assert calls["exp_109_gaff_tied_s3"]["MODEL.GAFF.INTER_MODE"] == "tied"
-    assert calls["exp_101_none"]["MODEL.GAFF.STAGES"] == "[]"
+    assert calls["exp_101_none"]["MODEL.FUSION.STAGES"] == "[]"
     assert (base / "fusion_comparison" / "exp_114_gaff_guided_s3").is_dir()
     rows = read_csv(base / "summary_fusion_comparison.csv")
     assert list(rows[0]) == COMPARISON_COLUMNS
@@ -457,7 +457,7 @@ def test_slurm_submission_and_reattach(tmp_path, monkeypatch):
     argv = submitted.function.argv()
     assert argv[1:6] == [command.script, "--config-file", command.config_file, "--num-gpus", "2"]
     assert argv[-2:] == ["OUTPUT_DIR", str(tmp_path / run.folder)]
-    assert "MODEL.GAFF.STAGES" in argv and "[3]" in argv
+    assert "MODEL.FUSION.STAGES" in argv and "[3]" in argv
 
     # A new runner finds the job still queued and waits for it instead of resubmitting.
     again = SubmititLauncher("slurm", tmp_path / "submitit", resources)
