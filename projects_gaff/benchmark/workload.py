@@ -47,7 +47,7 @@ class Workload:
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
-        return self.trainer.amp_dtype
+        return self.trainer.precision  # AMPTrainer's name; None: fp32
 
     @property
     def images_per_step(self) -> int:
