@@ -80,6 +80,7 @@ class StudyHook(HookBase):
             "best_iteration": self.best_iteration,
             "train_seconds": self.train_seconds,
             "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
             "rng_python": random.getstate(),
             "rng_numpy": (
                 np_state[0],
@@ -107,6 +108,8 @@ class StudyHook(HookBase):
         if self._rng_to_restore:
             state = self._rng_to_restore
             torch.set_rng_state(state["rng_torch"])
+            if state.get("rng_cuda") is not None and torch.cuda.is_initialized():
+                torch.cuda.set_rng_state(state["rng_cuda"])
             random.setstate(state["rng_python"])
             name, key, *rest = state["rng_numpy"]
             np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
