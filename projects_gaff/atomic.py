@@ -12,12 +12,27 @@ from pathlib import Path
 from typing import Any
 
 
+def _process_umask() -> int:
+    """The umask, read once: ``os.umask`` can only be read by setting it, which would
+    briefly change it for every thread; at import no other thread writes files yet."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Files get mode 0o666 minus the umask, like open() would give them: mkstemp's temp file
+# is private (0o600), and without this every result file would stay unreadable to the
+# group on a shared cluster.
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` so that ``path`` holds either the old or the new content, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

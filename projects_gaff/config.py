@@ -12,6 +12,7 @@ def add_gaff_config(cfg: CN) -> None:
     """Add every projects_gaff key, with its default, to ``cfg`` (in place), and register
     the backbones those keys configure."""
     from . import backbone  # noqa: F401  (registration only; imported here to stay lazy)
+    from .data.kaist import DAY_SETS as KAIST_DAY_SETS
 
     # ---- two-stream MiT encoder -------------------------------------------------
     cfg.MODEL.MIT = CN()
@@ -167,6 +168,27 @@ def add_gaff_config(cfg: CN) -> None:
     cfg.DATASETS.GAFF.SPLIT_BY = "frame"
     # Leave bad samples out (each one logged, then the count) instead of raising.
     cfg.DATASETS.GAFF.SKIP_BAD_SAMPLES = False
+    # ---- KAIST layout and pedestrian benchmarks (datasets/README.md, "Pedestrian benchmarks")
+    # LAYOUT "kaist": ROOT holds setXX/VYYY/{visible,lwir}; ANNOTATIONS is the bbGt v3 folder
+    # or a KAIST_annotation.json (relative to ROOT); these image-set lists choose the frames:
+    # NAME_train / NAME_val split TRAIN_SET by SPLIT_FRACTIONS' train:val ratio, NAME_test
+    # is TEST_SET (in list order), annotated by TEST_ANNOTATIONS (empty: ANNOTATIONS).
+    cfg.DATASETS.GAFF.KAIST = CN()
+    cfg.DATASETS.GAFF.KAIST.TRAIN_SET = "imageSets/train-all-02.txt"
+    cfg.DATASETS.GAFF.KAIST.TEST_SET = "imageSets/test-all-20.txt"
+    cfg.DATASETS.GAFF.KAIST.TEST_ANNOTATIONS = ""
+    # Sets recorded by day (record["daytime"] "day"); the others are night.
+    cfg.DATASETS.GAFF.KAIST.DAY_SETS = list(KAIST_DAY_SETS)
+    # Other layouts: frames whose key starts with this folder (LLVIP: "test", for
+    # visible/test/...) are NAME_test, the others split into train / val as above; empty:
+    # the seeded hash split of all frames.
+    cfg.DATASETS.GAFF.TEST_FOLDER = ""
+    # Evaluators run on val and test: "coco" (AP, AP50, ...) and "miss_rate" (MR_<setting>_
+    # <subset>, log-average miss rate in %, lower is better; projects_gaff.evaluation) ...
+    cfg.TEST.EVALUATORS = ["coco"]
+    # ... and the metric that picks the best checkpoint and ranks runs (its direction comes
+    # from projects_gaff.run_files.lower_is_better), e.g. "MR_reasonable_all" for KAIST.
+    cfg.TEST.SELECT_METRIC = "AP"
     cfg.INPUT.GAFF = CN()
     # Let the shortest-edge resize enlarge frames smaller than MIN_SIZE_TRAIN/TEST.
     cfg.INPUT.GAFF.UPSCALE = False

@@ -24,6 +24,8 @@ FINAL_RESULTS = "final_results.json"  # written last, atomically: the run is fin
 FAILED_RECORD = "failed.json"  # written by the study runner when a run failed
 EVAL_RESULTS = "eval_results.json"  # tools/train_net.py --eval-only
 DETECTIONS = "detections.json"  # tools/predict.py, COCO result format
+MISS_RATE_METRICS = "miss_rate.json"  # the miss-rate evaluator's metrics, in its output folder
+MISS_RATE_RESULTS = "miss_rate_result.txt"  # ... and its detections as a KAIST result file
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = PurePath(CHECKPOINT_DIR) / "last_checkpoint"
@@ -61,7 +63,10 @@ def lower_is_better(metric: str) -> bool:
 # ---- exit codes of tools/train_net.py -----------------------------------------------------
 EXIT_CONFIG_ERROR = 2
 EXIT_NONFINITE_LOSS = 3
-EXIT_REASONS = {EXIT_CONFIG_ERROR: "config or data error", EXIT_NONFINITE_LOSS: "loss became NaN/inf"}
+EXIT_REASONS = {
+    EXIT_CONFIG_ERROR: "config or data error",
+    EXIT_NONFINITE_LOSS: "loss became NaN/inf",
+}
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
 GAFF_CODE = r"s[1-4]+_r\d+_is[01]_mb[01]"  # stages, SE reduction, inter shared, bottleneck

@@ -10,6 +10,9 @@ DATASETS.GAFF.IMAGES OUT/images and DATASETS.GAFF.LABELS OUT/labels.
 
 import argparse
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from projects_gaff.data import (
     EventSynthesis,
     convert_to_npy_yolo,

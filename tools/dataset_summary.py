@@ -10,6 +10,9 @@ small/medium/large counts, frame sizes, and per-channel mean/std for MODEL.PIXEL
 import argparse
 import json
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""Run a trained GAFF detector over frames.
+r"""Run a trained GAFF detector over frames.
 
     python tools/predict.py --config-file configs/quick/gaff_s23.yaml \
         --weights output/quick/gaff_s23/checkpoints/best_model.pth \
         --input path/to/frames/ --output output/predictions
     python tools/predict.py --config-file ... --weights ... --dataset gaff_demo_test --output ...
 
-``--input`` takes .npy frames (files or folders); ``--dataset`` any dataset registered by
-the config (DATASETS.GAFF: .npy + YOLO, paired visible/infrared folders, multi-modal COCO)
-or the demo set. Writes detections.json (COCO results) and RGB | thermal PNGs with boxes.
+--input takes .npy frames (files or folders); --dataset any dataset registered by the
+config (DATASETS.GAFF: .npy + YOLO, paired visible/infrared folders, multi-modal COCO) or
+the demo set. Writes detections.json (COCO results) and PNGs of RGB | thermal | event
+(when the frame has event data) with the boxes and their scores.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from detectron2.data import DatasetCatalog
 
 from projects_gaff.data import EventSynthesis

@@ -18,6 +18,9 @@ import logging
 import os
 import sys
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from detectron2.engine import default_argument_parser, launch
 from detectron2.utils import comm
 
@@ -25,6 +28,7 @@ from projects_gaff.atomic import atomic_write_json
 from projects_gaff.data import DatasetError
 from projects_gaff.engine import GAFFTrainer, evaluate_splits, setup_cfg, setup_run
 from projects_gaff.engine.checkpoint import StudyCheckpointer
+from projects_gaff.engine.setup import FILE_ONLY
 
 
 def main(args) -> dict | None:
@@ -46,11 +50,23 @@ def log_traceback(what: str) -> None:
     """Into training.log once the run's logging is set up; never onto the console alone."""
     logger = logging.getLogger("projects_gaff")
     if logger.handlers:
-        logger.exception(what)
+        logger.exception(what, extra=FILE_ONLY)
+
+
+def parse_args(argv: list[str] | None = None):
+    """Detectron2's arguments, plus --overwrite."""
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in OUTPUT_DIR even though it holds another run's results (with a "
+        "different config), removing them; without it such a folder is refused",
+    )
+    return parser.parse_args(argv)
 
 
 def run(argv: list[str] | None = None) -> int:
-    args = default_argument_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         launch(
             main,

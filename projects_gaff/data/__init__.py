@@ -28,7 +28,7 @@ from .sampler import (
     build_resumable_train_loader,
     resume_position,
 )
-from .splits import SPLITS, save_split_manifest, select_split, split_of
+from .splits import SPLITS, save_split_manifest, select_split, split_manifest, split_of
 from .summary import channel_statistics, format_summary, summarize_dataset
 
 register_demo_datasets()
@@ -66,6 +66,7 @@ __all__ = [
     "resume_position",
     "save_split_manifest",
     "select_split",
+    "split_manifest",
     "split_of",
     "summarize_dataset",
     "synthesize_events",

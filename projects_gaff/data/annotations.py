@@ -53,11 +53,19 @@ def _yolo_row(where: str, line: str, classes: list[str], height: int, width: int
         raise problem(where, f"has a non-finite value ({line.strip()!r})", "correct the box")
     category = _class_id(where, values[0], classes)
     xc, yc, w, h = values[1:]
+    if w < 0 or h < 0:
+        raise problem(
+            where,
+            f"has a negative box width or height ({line.strip()!r})",
+            "write 'class xc yc w h' with the centre first and a positive width and height "
+            "(a box given as two corners needs converting)",
+        )
     if not all(0.0 <= v <= 1.0 for v in (xc, yc, w, h)):
         raise problem(
             where,
             f"has coordinates outside [0, 1] ({line.strip()!r})",
-            "YOLO boxes are normalised by the image width and height; divide pixel values",
+            "YOLO coordinates are fractions of the image size: divide x and w by the image "
+            "width, y and h by its height",
         )
     box = [(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height]
     return _annotation(where, box, category, height, width, overhang=math.inf)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-from tqdm import tqdm
 
+from ..progress import progress as progress_of
 from .errors import BadSamples, DatasetError
 from .events import DEFAULT_EVENTS, EventSynthesis
 from .frames import read_frame
@@ -33,7 +33,7 @@ def convert_to_npy_yolo(
     out_dir = Path(out_dir)
     bad = BadSamples(f"conversion to {out_dir}", skip_bad_samples)
     written = 0
-    for record in tqdm(records, desc="converting", unit="frame", disable=not progress):
+    for record in progress_of(records, "converting", "frame", enabled=progress):
         try:
             frame = read_frame(record, events)
         except DatasetError as err:

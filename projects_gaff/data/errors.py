@@ -60,13 +60,20 @@ class BadSamples:
                 self.dataset,
             )
             return
+        skip_hint = (
+            "set DATASETS.GAFF.SKIP_BAD_SAMPLES True to leave bad samples out (each one is logged)"
+        )
+        if len(self.problems) == 1:  # one line, as the console shows one error line
+            raise DatasetError(
+                f"{self.problems[0]} (1 bad sample in {self.dataset}; or {skip_hint})",
+                problems=list(self.problems),
+            )
         listed = "\n  ".join(self.problems[:_MAX_LISTED])
         more = len(self.problems) - _MAX_LISTED
         tail = f"\n  ... and {more} more" if more > 0 else ""
         raise DatasetError(
             f"{len(self.problems)} bad sample(s) in {self.dataset}:\n  {listed}{tail}\n"
-            "Fix the files above, or set DATASETS.GAFF.SKIP_BAD_SAMPLES True to leave them "
-            "out (each one is logged).",
+            f"Fix the files above, or {skip_hint}.",
             problems=list(self.problems),
         )
 

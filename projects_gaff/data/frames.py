@@ -7,6 +7,7 @@ synthesised from ``record["event_reference"]`` (see :mod:`.events`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from .events import DEFAULT_EVENTS, EventSynthesis, luminance, synthesize_events
 
 # Channel names of the frame, in order; MODEL.MIT.AUX_CHANNELS names a subset of the last two.
 CHANNELS = ("r", "g", "b", "thermal", "event")
+
+# (start, end) bytes of a complete JPEG (SOI ... EOI) and PNG (signature ... IEND chunk).
+_END_MARKERS = (
+    (b"\xff\xd8", b"\xff\xd9"),
+    (b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"),
+)
 
 
 def channel_indices(aux_channels: list[str] | tuple[str, ...]) -> list[int]:
@@ -51,7 +58,33 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise problem(path, "modality file is missing", "restore it or remove the sample") from None
     except (OSError, ValueError) as err:
         raise problem(path, f"is not a readable image ({err})", "re-export the file") from None
+    check_complete_image(path)
     return height, width
+
+
+def check_complete_image(path: str | Path) -> None:
+    """Raise a :class:`DatasetError` for an image file that is cut short or corrupt.
+
+    OpenCV decodes a truncated JPEG without an error (the missing rows come out grey; libjpeg
+    only prints "Premature end of JPEG file"), so a file cut by a failed copy would train
+    silently. A JPEG or PNG that ends with its end marker is complete (a look at its first
+    and last bytes); anything else is decoded in full by PIL, which raises on truncated data.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 64))
+        tail = f.read().rstrip(b"\x00")  # some writers pad after the end marker
+    if any(head.startswith(start) and tail.endswith(end) for start, end in _END_MARKERS):
+        return
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError) as err:
+        raise problem(
+            path,
+            f"is truncated or corrupt ({err})",
+            "copy or export the file again (a partial copy ends early)",
+        ) from None
 
 
 def read_frame(record: dict[str, Any], events: EventSynthesis = DEFAULT_EVENTS) -> np.ndarray:
@@ -115,6 +148,7 @@ def _read_image(path: str, grey: bool) -> np.ndarray:
         return np.asarray(_npy_plane(path, mmap=False))
     if not Path(path).is_file():
         raise problem(path, "modality file is missing", "restore it or remove the sample")
+    check_complete_image(path)
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
     if image is None:
         raise problem(path, "cannot be decoded as an image (corrupt or unsupported)", "re-export")

@@ -29,7 +29,12 @@ def load_npy_yolo(
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
     for folder, key in ((images_dir, "IMAGES"), (labels_dir, "LABELS")):
         if not folder.is_dir():
-            raise problem(folder, "folder does not exist", f"set DATASETS.GAFF.{key} to it")
+            raise problem(
+                folder,
+                "folder does not exist",
+                f"set DATASETS.GAFF.{key} to the folder that holds the "
+                f"{'.npy frames' if key == 'IMAGES' else 'YOLO .txt labels'}",
+            )
     frames = sorted(images_dir.rglob("*.npy"))
     require_samples(frames, images_dir, "put (H, W, 5) uint8 .npy frames there")
     keys = {_key(path, images_dir) for path in frames}

@@ -19,11 +19,16 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from .coco_multimodal import load_coco_multimodal
 from .demo import DEMO_CLASSES, demo_dir, ensure_demo
 from .errors import DatasetError
+from .kaist import (
+    load_kaist_from_config,
+    register_kaist_from_config,
+    register_test_folder_from_config,
+)
 from .npy_yolo import load_npy_yolo
 from .paired import load_paired
 from .splits import SPLITS, normalise_fractions, select_split, split_group
 
-LAYOUTS = ("npy_yolo", "paired", "coco")
+LAYOUTS = ("npy_yolo", "paired", "coco", "kaist")
 DEMO_NAME = "gaff_demo"
 DEMO_SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -102,6 +107,13 @@ def load_from_config(cfg: CfgNode) -> list[dict[str, Any]]:
     if d.LAYOUT == "coco":
         json_file = Path(d.ROOT) / d.ANNOTATIONS if d.ROOT else Path(d.ANNOTATIONS)
         return load_coco_multimodal(json_file, classes, d.ROOT or None, d.SEQUENTIAL, skip)
+    if d.LAYOUT == "kaist":  # both image-set lists; the registered splits keep them apart
+        return [
+            *load_kaist_from_config(cfg, d.KAIST.TRAIN_SET, d.ANNOTATIONS),
+            *load_kaist_from_config(
+                cfg, d.KAIST.TEST_SET, d.KAIST.TEST_ANNOTATIONS or d.ANNOTATIONS
+            ),
+        ]
     raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
 
 
@@ -112,6 +124,10 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         return []
     if d.LAYOUT not in LAYOUTS:
         raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
+    if d.LAYOUT == "kaist":  # splits from the benchmark's image-set lists, not the hash
+        return register_kaist_from_config(cfg)
+    if d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP)
+        return register_test_folder_from_config(cfg)
     frozen = cfg.clone()
     location = {"npy_yolo": d.IMAGES, "paired": d.ROOT, "coco": d.ANNOTATIONS}[d.LAYOUT]
     return register_gaff_dataset(

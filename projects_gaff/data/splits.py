@@ -72,12 +72,8 @@ def select_split(
     ]
 
 
-def save_split_manifest(dataset_names: Sequence[str], path: str | Path) -> dict[str, Any]:
-    """Write which frames each registered dataset holds (and the split settings) to json.
-
-    Call it from a training run with its DATASETS.TRAIN + TEST so the output folder
-    records exactly which frames were trained, selected on and tested on.
-    """
+def split_manifest(dataset_names: Sequence[str]) -> dict[str, Any]:
+    """Which frames each registered dataset holds, and its split settings (reads them)."""
     manifest = {}
     for name in dataset_names:
         meta = MetadataCatalog.get(name)
@@ -88,5 +84,15 @@ def save_split_manifest(dataset_names: Sequence[str], path: str | Path) -> dict[
             "by": meta.get("split_by", None),
             "frames": [record["frame_key"] for record in DatasetCatalog.get(name)],
         }
+    return manifest
+
+
+def save_split_manifest(dataset_names: Sequence[str], path: str | Path) -> dict[str, Any]:
+    """Write :func:`split_manifest` to json.
+
+    Call it from a training run with its DATASETS.TRAIN + TEST so the output folder
+    records exactly which frames were trained, selected on and tested on.
+    """
+    manifest = split_manifest(dataset_names)
     atomic_write_json(path, manifest)
     return manifest

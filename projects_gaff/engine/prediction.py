@@ -10,15 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 from detectron2.structures import Instances
-from tqdm import tqdm
 
 from ..atomic import atomic_write_json
 from ..data import EventSynthesis, read_frame
 from ..data.frames import npy_frame_size
+from ..progress import progress
 from .predictor import GAFFPredictor
 
 BOX_COLOUR = (0, 255, 0)  # RGB
 MIN_PANEL_HEIGHT = 320
+PANEL_GAP = 4  # white pixels between panels
+_FONT, _FONT_SCALE, _PAD = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 2
 
 
 def npy_records(paths: Sequence[str | Path]) -> list[dict]:
@@ -52,32 +54,69 @@ def npy_records(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def side_by_side(frame: np.ndarray, instances: Instances, score_threshold: float) -> np.ndarray:
-    """RGB | thermal (grey) of an (H, W, 5) frame with the kept boxes drawn on both (RGB).
+    """RGB | thermal | event (the last only when the frame has event data) of an (H, W, 5)
+    frame, each panel captioned, with the kept boxes and their scores drawn on every panel.
 
     Frames under ``MIN_PANEL_HEIGHT`` px are enlarged by an integer factor (nearest
-    neighbour) so that boxes and scores stay legible.
+    neighbour) so that boxes and scores stay legible; score labels are placed where they
+    do not cover each other.
     """
     scale = max(1, math.ceil(MIN_PANEL_HEIGHT / frame.shape[0]))
     enlarge = partial(cv2.resize, dsize=None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    rgb = enlarge(np.ascontiguousarray(frame[:, :, :3]))
-    thermal = enlarge(np.ascontiguousarray(np.repeat(frame[:, :, 3:4], 3, axis=2)))
+    sources = [("RGB", frame[:, :, :3]), ("thermal", np.repeat(frame[:, :, 3:4], 3, axis=2))]
+    if frame[:, :, 4].any():
+        sources.append(("event", np.repeat(frame[:, :, 4:5], 3, axis=2)))
     keep = instances.scores >= score_threshold
     boxes = (instances.pred_boxes.tensor[keep] * scale).round().int().tolist()
-    for panel in (rgb, thermal):
-        for (x0, y0, x1, y1), score in zip(boxes, instances.scores[keep].tolist(), strict=True):
+    scores = instances.scores[keep].tolist()
+    panels = []
+    for caption, source in sources:
+        panel = enlarge(np.ascontiguousarray(source))
+        for x0, y0, x1, y1 in boxes:
             cv2.rectangle(panel, (x0, y0), (x1, y1), BOX_COLOUR, 2)
-            cv2.putText(
-                panel,
-                f"{score:.2f}",
-                (x0, max(12, y0 - 3)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.45,
-                BOX_COLOUR,
-                1,
-                cv2.LINE_AA,
-            )
-    gap = np.full((rgb.shape[0], 4, 3), 255, np.uint8)
-    return np.concatenate([rgb, gap, thermal], axis=1)
+        _draw_labels(panel, boxes, scores)
+        _draw_text(panel, caption, (4, 4))
+        panels.append(panel)
+    gap = np.full((panels[0].shape[0], PANEL_GAP, 3), 255, np.uint8)
+    return np.concatenate([part for panel in panels for part in (gap, panel)][1:], axis=1)
+
+
+def _draw_labels(
+    panel: np.ndarray, boxes: list[list[int]], scores: list[float]
+) -> list[tuple[int, int, int, int]]:
+    """Each score just above its box, else just inside it, else below it: the first place
+    that no label drawn before covers (highest scores first); overlapping only if all are.
+    Returns the labels' (x, y, width, height)."""
+    taken: list[tuple[int, int, int, int]] = []
+    for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        x0, y0, x1, y1 = boxes[index]
+        text = f"{scores[index]:.2f}"
+        (width, height), _ = cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)
+        width, height = width + 2 * _PAD, height + 2 * _PAD
+        candidates = [(x0, y0 - height), (x0 + 2, y0 + 2), (x0, y1 + 1), (x1 - width, y0 - height)]
+        spots = [
+            (min(max(0, x), panel.shape[1] - width), min(max(0, y), panel.shape[0] - height))
+            for x, y in candidates
+        ]
+        free = [s for s in spots if not any(_overlap((*s, width, height), t) for t in taken)]
+        x, y = (free or spots)[0]
+        taken.append((x, y, width, height))
+        _draw_text(panel, text, (x, y))
+    return taken
+
+
+def _draw_text(panel: np.ndarray, text: str, corner: tuple[int, int]) -> None:
+    """``text`` on a dark box whose top-left corner is ``corner``: legible on any image."""
+    (width, height), _ = cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)
+    x, y = corner
+    cv2.rectangle(panel, (x, y), (x + width + 2 * _PAD, y + height + 2 * _PAD), (0, 0, 0), -1)
+    origin = (x + _PAD, y + _PAD + height)
+    cv2.putText(panel, text, origin, _FONT, _FONT_SCALE, BOX_COLOUR, 1, cv2.LINE_AA)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x, y, width, height) rectangles intersect."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
 def predict_frames(
@@ -94,7 +133,7 @@ def predict_frames(
     output_dir.mkdir(parents=True, exist_ok=True)
     records = list(records)
     detections = []
-    for index, record in enumerate(tqdm(records, desc="predict", unit="frame")):
+    for index, record in enumerate(progress(records, "predict", "frame")):
         frame = read_frame(record, events)
         instances = predictor(frame)["instances"].to("cpu")
         for (x0, y0, x1, y1), score, label in zip(

@@ -81,6 +81,12 @@ BAD_CASES = {
     "non-finite": (_label("0 0.5 nan 0.2 0.2\n"), "a.txt:1", "non-finite"),
     "outside [0, 1]": (_label("0 0.5 0.5 1.2 0.2\n"), "a.txt:1", "outside [0, 1]"),
     "zero area": (_label("0 0.5 0.5 0 0.2\n"), "a.txt:1", "zero-area"),
+    "negative width": (_label("0 0.5 0.5 -0.2 0.2\n"), "a.txt:1", "negative box width"),
+    "truncated npy": (
+        lambda i, lab: (i / "a.npy").write_bytes((i / "a.npy").read_bytes()[:200]),
+        "a.npy",
+        "cannot be read",
+    ),
     "class beyond classes": (_label("2 0.5 0.5 0.2 0.2\n"), "a.txt:1", "class id 2"),
     "fractional class": (_label("0.5 0.5 0.5 0.2 0.2\n"), "a.txt:1", "class id 0.5"),
     "binary label": (
@@ -131,8 +137,10 @@ def test_empty_or_missing_dataset_is_an_error(tmp_path):
     (tmp_path / "labels").mkdir()
     with pytest.raises(DatasetError, match="contains no samples"):
         load_npy_yolo(tmp_path / "images", tmp_path / "labels", CLASSES)
-    with pytest.raises(DatasetError, match=r"does not exist.*DATASETS.GAFF.IMAGES"):
+    with pytest.raises(DatasetError, match=r"does not exist.*DATASETS.GAFF.IMAGES to the folder"):
         load_npy_yolo(tmp_path / "nope", tmp_path / "labels", CLASSES)
+    with pytest.raises(DatasetError, match=r"LABELS to the folder that holds the YOLO .txt"):
+        load_npy_yolo(tmp_path / "images", tmp_path / "nope", CLASSES)
 
 
 def test_skip_mode_with_nothing_left_is_still_an_error(tmp_path):

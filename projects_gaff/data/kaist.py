@@ -1,0 +1,419 @@
+"""Layout 4: the KAIST Multispectral Pedestrian Benchmark's own tree (Hwang et al., CVPR 2015).
+
+``<root>/setXX/VYYY/visible/IZZZZZ.jpg`` pairs with ``lwir/IZZZZZ.jpg`` (3-channel grey
+JPEGs; the frame reader keeps one channel) and optionally ``event/``. Boxes come from the
+per-frame bbGt v3 text files (``<annotations>/setXX/VYYY/IZZZZZ.txt``) or from one
+``KAIST_annotation.json`` of the benchmark's evaluation (``im_name`` = frame key). An
+image-set list (``test-all-20.txt``: one ``setXX/VYYY/IZZZZZ`` a line) chooses the frames.
+
+Every annotation keeps what the miss-rate protocol needs: ``height`` (px), ``occlusion``
+(0 none, 1 partial, 2 heavy) and ``ignore``; ``people``, ``cyclist`` and ``person?`` boxes
+are ignore regions. Ignored boxes are ``iscrowd`` 1, so training leaves them out and COCO
+evaluation treats them as crowd. Each record has ``daytime`` "day" or "night".
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.structures import BoxMode
+
+from .errors import BadSamples, DatasetError, collect_records, problem, require_samples
+from .frames import modality_size
+from .paired import IMAGE_SUFFIXES
+from .splits import normalise_fractions, select_split
+
+# Frames of these sets were recorded by day, the others (set03-05, set09-11) by night.
+DAY_SETS = ("set00", "set01", "set02", "set06", "set07", "set08")
+BBGT_HEADER = "% bbGt version=3"
+PERSON = "person"
+IGNORE_LABELS = ("people", "cyclist", "person?")
+FRAME_KEY = re.compile(r"^(set\d{2})/(V\d{3})/I(\d{5})$")
+
+
+def daytime(frame_key: str, day_sets: tuple[str, ...] | list[str] = DAY_SETS) -> str:
+    """ "day" or "night" for a frame key ``setXX/VYYY/IZZZZZ`` (by its set)."""
+    return "day" if frame_key.split("/", 1)[0] in day_sets else "night"
+
+
+def read_image_set(path: str | Path) -> list[str]:
+    """Frame keys of an image-set list, in order (blank lines skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise problem(
+            path,
+            "image-set list does not exist",
+            "set DATASETS.GAFF.KAIST.TRAIN_SET / TEST_SET (relative to ROOT) to a list such "
+            "as imageSets/test-all-20.txt",
+        )
+    keys = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        key = line.strip().removesuffix(".jpg").removesuffix(".png")
+        if not key:
+            continue
+        if not FRAME_KEY.match(key):
+            raise problem(
+                f"{path}:{number}",
+                f"is not a KAIST frame key ({line.strip()!r})",
+                "write one setXX/VYYY/IZZZZZ per line",
+            )
+        keys.append(key)
+    require_samples(keys, path, "list one setXX/VYYY/IZZZZZ frame per line")
+    return keys
+
+
+def parse_bbgt(path: Path, classes: list[str]) -> list[dict[str, Any]]:
+    """A bbGt v3 file: ``% bbGt version=3``, then ``label x y w h occ [xv yv wv hv ign ang]``."""
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise problem(path, "is not a text file", f"write a '{BBGT_HEADER}' annotation") from None
+    if not lines or lines[0].strip() != BBGT_HEADER:
+        raise problem(
+            path,
+            f"does not start with '{BBGT_HEADER}'",
+            "use KAIST's bbGt v3 annotation files (or its KAIST_annotation.json)",
+        )
+    annotations = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        label, *fields = line.split()
+        if len(fields) not in (5, 11):
+            raise problem(
+                where,
+                f"has {len(fields) + 1} fields ({line.strip()!r})",
+                "write 'label x y w h occ' (bbGt v3: then xv yv wv hv ign ang)",
+            )
+        try:
+            values = [float(field) for field in fields]
+        except ValueError:
+            raise problem(
+                where, f"has a field that is not a number ({line.strip()!r})", "correct it"
+            ) from None
+        ignore = len(values) == 11 and values[9] != 0
+        annotations.append(_annotation(where, label, values[:4], values[4], ignore, classes))
+    return annotations
+
+
+def _annotation(
+    where: str, label: str, box: list[float], occlusion: float, ignore: bool, classes: list[str]
+) -> dict[str, Any]:
+    """A Detectron2 annotation with the protocol's ``height``, ``occlusion``, ``ignore``."""
+    if label not in (PERSON, *IGNORE_LABELS):
+        raise problem(
+            where,
+            f"has the unknown label {label!r}",
+            f"KAIST labels are {PERSON!r} and the ignore regions {list(IGNORE_LABELS)}; "
+            "correct the label",
+        )
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise problem(where, f"has a box of {w:g} x {h:g} px", "give the box a positive size")
+    if occlusion not in (0, 1, 2):
+        raise problem(where, f"has occlusion {occlusion:g}", "use 0 (none), 1 (partial), 2 (heavy)")
+    if PERSON not in classes:
+        raise problem(
+            where, f"is a KAIST {PERSON!r} box but CLASSES is {classes}", "add 'person' to CLASSES"
+        )
+    ignore = bool(ignore) or label in IGNORE_LABELS
+    return {
+        "bbox": [x, y, x + w, y + h],
+        "bbox_mode": BoxMode.XYXY_ABS,
+        "category_id": classes.index(PERSON),
+        "iscrowd": int(ignore),
+        "height": h,
+        "occlusion": int(occlusion),
+        "ignore": int(ignore),
+    }
+
+
+class _JsonAnnotations:
+    """KAIST_annotation.json indexed by frame key (``im_name``)."""
+
+    def __init__(self, path: Path, classes: list[str]):
+        self.path = path
+        try:
+            data = json.loads(path.read_text())
+            names = {c["id"]: c["name"] for c in data["categories"]}
+            self.images = {image["im_name"]: image for image in data["images"]}
+        except FileNotFoundError:
+            raise problem(
+                path,
+                "annotation json does not exist",
+                "check DATASETS.GAFF.ANNOTATIONS / KAIST.TEST_ANNOTATIONS (relative to ROOT)",
+            ) from None
+        except (ValueError, KeyError, TypeError) as err:
+            raise problem(
+                path,
+                f"is not a KAIST annotation json with 'images' (im_name) and 'categories' "
+                f"({err!r})",
+                "use the benchmark's KAIST_annotation.json",
+            ) from None
+        by_id = {image["id"]: [] for image in self.images.values()}
+        for number, ann in enumerate(data.get("annotations", [])):
+            where = f"{path} (annotation {ann.get('id', number)})"
+            label = names.get(ann.get("category_id"))
+            if label is None or ann.get("image_id") not in by_id:
+                raise problem(
+                    where,
+                    f"has category {ann.get('category_id')} / image {ann.get('image_id')} "
+                    "missing from 'categories' / 'images'",
+                    "correct the ids",
+                )
+            try:
+                box = [float(v) for v in ann["bbox"]]
+                occlusion = ann.get("occlusion", 0)
+            except (KeyError, TypeError, ValueError):
+                raise problem(where, "has no numeric 'bbox' [x, y, w, h]", "correct it") from None
+            label = PERSON if label == "__ignore__" else label
+            ignore = ann.get("ignore", 0) or names[ann["category_id"]] == "__ignore__"
+            by_id[ann["image_id"]].append(
+                _annotation(where, label, box, occlusion, ignore, classes)
+            )
+            by_id[ann["image_id"]][-1]["height"] = float(ann.get("height", box[3]))
+        self.annotations = by_id
+
+    def of(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        image = self.images.get(key)
+        if image is None:
+            raise problem(
+                self.path, f"has no image with im_name {key!r}", "use the json of these frames"
+            )
+        return image, self.annotations[image["id"]]
+
+
+def kaist_json_records(
+    path: str | Path, classes: list[str] = (PERSON,), day_sets: tuple[str, ...] = DAY_SETS
+) -> list[dict[str, Any]]:
+    """Records of a KAIST_annotation.json alone (no image files), in image-id order: what
+    the miss-rate evaluation needs (``frame_key``, size, ``daytime``, annotations)."""
+    source = _JsonAnnotations(Path(path), list(classes))
+    records = []
+    for position, image in enumerate(sorted(source.images.values(), key=lambda i: i["id"])):
+        records.append(
+            {
+                "image_id": position,
+                "frame_key": image["im_name"],
+                "height": int(image["height"]),
+                "width": int(image["width"]),
+                "daytime": daytime(image["im_name"], day_sets),
+                "annotations": source.annotations[image["id"]],
+            }
+        )
+    require_samples(records, path, "list the frames in 'images'")
+    return records
+
+
+def load_kaist(
+    root: str | Path,
+    image_set: str | Path,
+    classes: list[str],
+    annotations: str | Path = "annotations",
+    rgb_dir: str = "visible",
+    thermal_dir: str = "lwir",
+    event_dir: str = "event",
+    day_sets: tuple[str, ...] | list[str] = DAY_SETS,
+    sequential: bool = True,
+    skip_bad_samples: bool = False,
+) -> list[dict[str, Any]]:
+    """Detectron2 dataset dicts of the frames an image-set list names.
+
+    ``image_set`` and ``annotations`` (bbGt folder or KAIST json) are relative to ``root``
+    unless absolute. Without an event file the event channel is synthesised from the
+    neighbouring frame on disk (``I(n-1)``, else ``I(n+1)``), also when the image set
+    samples every 20th frame.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise problem(root, "KAIST folder does not exist", "set DATASETS.GAFF.ROOT to it")
+    list_file = root / image_set
+    keys = read_image_set(list_file)
+    location = root / annotations
+    source = _JsonAnnotations(location, classes) if location.suffix == ".json" else None
+    if source is None and not location.is_dir():
+        raise problem(
+            location,
+            "annotation folder or json does not exist",
+            "set DATASETS.GAFF.ANNOTATIONS (relative to ROOT) to the bbGt folder or the json",
+        )
+    bad = BadSamples(str(list_file), skip_bad_samples)
+    where = {key: f"{list_file}:{n}" for n, key in enumerate(keys, start=1)}
+
+    def frame_file(key: str, folder: str, required: bool) -> Path | None:
+        set_name, video, name = key.split("/")
+        directory = root / set_name / video / folder
+        for suffix in (*IMAGE_SUFFIXES, ".npy"):
+            if (directory / (name + suffix)).is_file():
+                return directory / (name + suffix)
+        if required:
+            raise problem(
+                where[key],
+                f"names frame {key}, but {directory / name}.jpg does not exist",
+                f"restore the {folder} image, or remove the line from the list",
+            )
+        return None
+
+    def build(index: int, key: str) -> dict[str, Any]:
+        paths = {
+            "rgb": str(frame_file(key, rgb_dir, True)),
+            "thermal": str(frame_file(key, thermal_dir, True)),
+            "event": (event := frame_file(key, event_dir, False)) and str(event),
+        }
+        height, width = modality_size(paths)
+        if source is not None:
+            image, boxes = source.of(key)
+            if (image["height"], image["width"]) != (height, width):
+                raise problem(
+                    source.path,
+                    f"gives {key} as {image['width']}x{image['height']}, "
+                    f"the image is {width}x{height}",
+                    "use the json of these images",
+                )
+        else:
+            txt = location / f"{key}.txt"
+            if not txt.is_file():
+                raise problem(
+                    txt, "annotation is missing", "restore it (a header alone: no persons)"
+                )
+            boxes = parse_bbgt(txt, classes)
+        record = {
+            "file_name": paths["rgb"],
+            "image_id": index,
+            "frame_key": key,
+            "height": height,
+            "width": width,
+            "daytime": daytime(key, day_sets),
+            "modalities": paths,
+            "annotations": boxes,
+        }
+        if not paths["event"]:
+            record["event_reference"] = neighbour(key) if sequential else None
+        return record
+
+    def neighbour(key: str) -> dict[str, str] | None:
+        """The previous frame on disk, else the next: the event reference (None: zeros)."""
+        prefix, number = key[:-5], int(key[-5:])
+        for other in (f"{prefix}{n:05d}" for n in (number - 1, number + 1) if n >= 0):
+            rgb, thermal = frame_file(other, rgb_dir, False), frame_file(other, thermal_dir, False)
+            if rgb and thermal:
+                return {"rgb": str(rgb), "thermal": str(thermal)}
+        return None
+
+    records = collect_records(keys, build, bad)
+    bad.finish(len(keys))
+    require_samples(records, list_file, "fix the frames listed above")
+    return records
+
+
+def load_kaist_from_config(cfg, image_set: str, annotations: str) -> list[dict[str, Any]]:
+    """:func:`load_kaist` with the keys of ``cfg.DATASETS.GAFF`` (and its ``KAIST`` block)."""
+    d = cfg.DATASETS.GAFF
+    return load_kaist(
+        d.ROOT,
+        image_set,
+        list(d.CLASSES),
+        annotations,
+        d.RGB_DIR,
+        d.THERMAL_DIR,
+        d.EVENT_DIR,
+        tuple(d.KAIST.DAY_SETS),
+        d.SEQUENTIAL,
+        d.SKIP_BAD_SAMPLES,
+    )
+
+
+def register_kaist_from_config(cfg) -> list[str]:
+    """Register KAIST's standard splits: ``NAME_test`` is the TEST_SET list (in list order,
+    so image_id + 1 is the result-file index), train / val split the TRAIN_SET list."""
+    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
+    frozen = cfg.clone()
+    return register_benchmark_splits(
+        cfg,
+        lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS),
+        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS),
+        f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
+    )
+
+
+def register_test_folder_from_config(cfg) -> list[str]:
+    """Register a paired-layout benchmark whose test frames sit in their own folder
+    (LLVIP's ``visible/test/``): keys under ``DATASETS.GAFF.TEST_FOLDER`` are ``NAME_test``,
+    the rest are split into train / val."""
+    from .register import load_from_config  # register imports this module
+
+    d = cfg.DATASETS.GAFF
+    frozen = cfg.clone()
+    load_all = functools.cache(lambda: load_from_config(frozen))
+    prefix = d.TEST_FOLDER.strip("/") + "/"
+    return register_benchmark_splits(
+        cfg,
+        lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
+        lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
+        f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
+    )
+
+
+def register_benchmark_splits(
+    cfg,
+    load_train: Callable[[], list[dict[str, Any]]],
+    load_test: Callable[[], list[dict[str, Any]]],
+    source: str,
+) -> list[str]:
+    """Register ``NAME_train`` / ``_val`` (a seeded split of the benchmark's training frames
+    by SPLIT_FRACTIONS' train:val ratio), ``NAME_test`` (its fixed test frames) and
+    ``NAME_all``. Files are read on first use, once."""
+    d = cfg.DATASETS.GAFF
+    train, val, _ = normalise_fractions(d.SPLIT_FRACTIONS)
+    if train + val <= 0:
+        raise ValueError(
+            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
+            "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
+        )
+    fractions = (train / (train + val), val / (train + val), 0.0)
+    load_train, load_test = functools.cache(load_train), functools.cache(load_test)
+
+    def load(split: str) -> list[dict[str, Any]]:
+        if split == "test":
+            records = load_test()
+        elif split == "all":
+            records = [*load_train(), *load_test()]
+        else:
+            records = select_split(load_train(), split, fractions, d.SPLIT_SEED, d.SPLIT_BY)
+        if not records:
+            raise DatasetError(
+                f"{d.NAME}_{split}: the {split} split is empty ({source}). Fix: give it a "
+                "share in DATASETS.GAFF.SPLIT_FRACTIONS, add its frames, or do not use it."
+            )
+        records = copy.deepcopy(records)  # callers may modify the dicts; the cache must not
+        if split == "all":
+            for index, record in enumerate(records):
+                record["image_id"] = index
+        return records
+
+    names = []
+    for split in ("train", "val", "test", "all"):
+        full = f"{d.NAME}_{split}"
+        if full in DatasetCatalog.list():
+            DatasetCatalog.remove(full)
+            MetadataCatalog.remove(full)
+        DatasetCatalog.register(full, functools.partial(load, split))
+        MetadataCatalog.get(full).set(
+            thing_classes=list(d.CLASSES),
+            evaluator_type="coco",
+            split=split,
+            split_fractions=list(fractions),
+            split_seed=d.SPLIT_SEED,
+            split_by=d.SPLIT_BY,
+            source=source,
+        )
+        names.append(full)
+    return names

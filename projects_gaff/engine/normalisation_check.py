@@ -1,0 +1,131 @@
+"""A warning, at the start of training, when MODEL.PIXEL_MEAN/STD do not fit the data.
+
+A channel normalised with another dataset's statistics can reach values of ~20 (the demo
+set's event mean 1.0 / std 11.4 on LLVIP's event mean 76 / std 91), and training then
+diverges with nothing pointing at the cause. The check measures the model's input
+channels on a few frames, as the model will see them, and compares.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+from detectron2.engine import HookBase
+from detectron2.utils import comm
+
+from ..data import CHANNELS, channel_indices
+
+logger = logging.getLogger(__name__)
+
+# A normalised channel should have a mean near 0 and a std near 1; these are far outside.
+MEAN_LIMIT = 3.0
+STD_RANGE = (0.2, 5.0)
+
+
+class NormalisationCheck(HookBase):
+    """Measures each input channel over the first ``batches`` batches of ``loader`` (lists
+    of dicts with a CHW ``"image"`` on the 0-255 scale, as the mappers produce them) and
+    logs a warning for every channel whose normalised mean is beyond ±3 or whose normalised
+    std is outside [0.2, 5], naming the channel, the measured and configured values and
+    ``tools/dataset_summary.py``. Rank 0 only. The Python, NumPy and torch RNG states are
+    restored afterwards (a DataLoader draws its base seed from torch's, Detectron2's resize
+    draws from NumPy's), so adding the check does not change the training run.
+    """
+
+    def __init__(
+        self,
+        loader: Iterable[list[dict]] | Callable[[], Iterable[list[dict]]],
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        channel_names: Sequence[str],
+        batches: int = 4,
+    ):
+        if not len(pixel_mean) == len(pixel_std) == len(channel_names):
+            raise ValueError(
+                f"{len(pixel_mean)} means, {len(pixel_std)} stds and {len(channel_names)} "
+                "channel names: one of each per input channel"
+            )
+        self._loader = loader
+        self.pixel_mean = np.asarray(pixel_mean, np.float64)
+        self.pixel_std = np.asarray(pixel_std, np.float64)
+        self.channel_names = list(channel_names)
+        self.batches = batches
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode, batches: int = 4) -> NormalisationCheck:
+        """On DATASETS.TRAIN[0] through the test loader: the training frames at test-time
+        geometry, in order, without augmentation (so the training RNG is left alone)."""
+        from .trainer import GAFFTrainer
+
+        names = [CHANNELS[i] for i in channel_indices(cfg.MODEL.MIT.AUX_CHANNELS)]
+        return cls(
+            lambda: GAFFTrainer.build_test_loader(cfg, cfg.DATASETS.TRAIN[0]),
+            cfg.MODEL.PIXEL_MEAN,
+            cfg.MODEL.PIXEL_STD,
+            names,
+            batches,
+        )
+
+    def before_train(self) -> None:
+        if comm.is_main_process():
+            for warning in self.check():
+                logger.warning(warning)
+
+    def measure(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per-channel mean and std (0-255 scale) and the number of frames measured."""
+        total = np.zeros(len(self.channel_names))
+        total_sq = np.zeros(len(self.channel_names))
+        pixels = frames = 0
+        with _rng_preserved():
+            loader = self._loader() if callable(self._loader) else self._loader
+            for number, batch in enumerate(loader):
+                if number == self.batches:
+                    break
+                for item in batch:
+                    image = item["image"].double().flatten(1).numpy()
+                    total += image.sum(1)
+                    total_sq += (image**2).sum(1)
+                    pixels += image.shape[1]
+                    frames += 1
+        if not frames:
+            raise ValueError("the loader gave no frames to measure the channels on")
+        mean = total / pixels
+        return mean, np.sqrt(np.maximum(total_sq / pixels - mean**2, 0.0)), frames
+
+    def check(self) -> list[str]:
+        """One warning per channel that the configured normalisation does not fit."""
+        mean, std, frames = self.measure()
+        normalised_mean = (mean - self.pixel_mean) / self.pixel_std
+        normalised_std = std / self.pixel_std
+        warnings = []
+        for i, name in enumerate(self.channel_names):
+            mean_fits = abs(normalised_mean[i]) <= MEAN_LIMIT
+            if mean_fits and STD_RANGE[0] <= normalised_std[i] <= STD_RANGE[1]:
+                continue
+            warnings.append(
+                f"Input channel '{name}' (MODEL.PIXEL_MEAN/STD entry {i}) does not fit the data: "
+                f"measured mean {mean[i]:.1f}, std {std[i]:.1f} on {frames} training frames, "
+                f"configured mean {self.pixel_mean[i]:g}, std {self.pixel_std[i]:g}, so the "
+                f"normalised channel has mean {normalised_mean[i]:.2f} and std "
+                f"{normalised_std[i]:.2f} (expected within ±{MEAN_LIMIT:g} and "
+                f"{STD_RANGE[0]:g}-{STD_RANGE[1]:g}); training may diverge. Fix: set them to "
+                "the values tools/dataset_summary.py prints for this dataset."
+            )
+        return warnings
+
+
+@contextmanager
+def _rng_preserved() -> Iterator[None]:
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
