@@ -31,19 +31,26 @@ def sample_seed(seed: int, position: int, attempt: int = 0) -> int:
 
 
 @contextlib.contextmanager
-def sample_rng(seed: int, position: int, attempt: int = 0) -> Iterator[None]:
-    """The global NumPy, Python and torch (CPU) RNGs seeded for one sample, then restored."""
-    sample = sample_seed(seed, position, attempt)
-    numpy_state, python_state = np.random.get_state(), random.getstate()
+def forked_global_rngs() -> Iterator[None]:
+    """The global Python, NumPy and torch (CPU) RNGs as they were, once the block is done."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
     with torch.random.fork_rng(devices=[]):
-        np.random.seed(sample)
-        random.seed(sample)
-        torch.manual_seed(sample)
         try:
             yield
         finally:
-            np.random.set_state(numpy_state)
             random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+@contextlib.contextmanager
+def sample_rng(seed: int, position: int, attempt: int = 0) -> Iterator[None]:
+    """The global NumPy, Python and torch (CPU) RNGs seeded for one sample, then restored."""
+    sample = sample_seed(seed, position, attempt)
+    with forked_global_rngs():
+        np.random.seed(sample)
+        random.seed(sample)
+        torch.manual_seed(sample)
+        yield
 
 
 class SeededMapDataset(Dataset):
