@@ -10,7 +10,7 @@ killed study.
     python tools/ablate.py ... --phase 1 --dry-run
     python tools/ablate.py ... --phase 2 --top-k-from s3,s23,s34
     python tools/ablate.py ... --gpus 0,1,2,3 --seeds 3
-    python tools/ablate.py ... --launcher slurm --partition gpu --timeout-min 600
+    python tools/ablate.py ... --launcher slurm --partition gpu --timeout-min 600 --max-jobs 8
     python tools/ablate.py ... --study fusion [--fusion-stages 3] [--only exp_104]
 
 Exit codes: 0 all runs finished, 1 some run FAILED (recorded, the study went on),
@@ -34,6 +34,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _list(text: str) -> list[str]:
     return [item for item in text.replace(",", " ").split() if item]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _stages(text: str) -> tuple[int, ...]:
@@ -102,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--timeout-min", type=int, default=24 * 60, help="job time limit")
     where.add_argument("--cpus-per-run", type=int, help="CPUs of one SLURM job")
     where.add_argument("--mem-gb", type=float, help="memory of one SLURM job")
+    where.add_argument("--account", help="SLURM account")
+    where.add_argument("--qos", help="SLURM quality of service")
+    where.add_argument(
+        "--max-jobs", type=_positive, help="SLURM jobs of the study queued or running at once"
+    )
+    where.add_argument(
+        "--max-requeues", type=int, default=3,
+        help="times a SLURM job at its time limit requeues itself to resume",
+    )  # fmt: skip
     return parser
 
 
@@ -136,6 +152,10 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
             gpus_per_run=args.gpus_per_run,
             cpus_per_run=args.cpus_per_run,
             mem_gb=args.mem_gb,
+            account=args.account,
+            qos=args.qos,
+            max_jobs=args.max_jobs,
+            max_requeues=args.max_requeues,
         ),
     )
 

@@ -3,13 +3,19 @@ jobs (SLURM through ``AutoExecutor``, this machine through ``LocalExecutor``).
 
 Every training is its own process running ``tools/train_net.py``, so a crash or an OOM
 kill of one never takes the study down. All launchers share one scheduling loop
-(:func:`execute`): a launcher offers slots (GPUs, or as many as the cluster queues), starts
+(:func:`execute`): a launcher offers slots (GPUs, or ``--max-jobs`` SLURM jobs), starts
 a :class:`TrainCommand` in a slot and returns a handle that the loop polls.
+
+On SLURM a job may be pre-empted, requeued, time-limited or cancelled. A requeued job runs
+the same :class:`TrainCommand` again, which resumes from the run's last checkpoint; a job
+that ends without a result is read from ``squeue`` (see :class:`SlurmQueue`) and recorded
+FAILED, and the next study run resumes it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import getpass
 import json
 import os
 import shlex
@@ -41,6 +47,18 @@ def _die_with_parent() -> None:
     _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _in_slurm_job() -> None:
+    """Child side of fork inside a SLURM job: as :func:`_die_with_parent`, and ignore the
+    time-limit warning (SIGUSR2, sent to every process of the job), which submitit's handler
+    in the job's main process answers by requeuing the job; the training goes on until then."""
+    if _PRCTL is not None:
+        _die_with_parent()
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+_CHILD_SETUP = _die_with_parent if _PRCTL is not None else None
+
+
 @dataclass(frozen=True)
 class TrainCommand(submitit.helpers.Checkpointable):
     """One ``tools/train_net.py`` invocation. ``--resume`` is decided when it starts, so a
@@ -62,7 +80,9 @@ class TrainCommand(submitit.helpers.Checkpointable):
             *self.opts, "OUTPUT_DIR", self.run_dir,
         ]  # fmt: skip
 
-    def popen(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def popen(
+        self, env: dict[str, str] | None = None, in_slurm_job: bool = False
+    ) -> subprocess.Popen:
         """Start it with stdout and stderr appended to ``console.log`` in the run folder."""
         run_dir = Path(self.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -78,12 +98,21 @@ class TrainCommand(submitit.helpers.Checkpointable):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if _PRCTL is not None else None,
+                preexec_fn=_in_slurm_job if in_slurm_job else _CHILD_SETUP,
             )
 
     def __call__(self) -> int:
-        """Inside a submitit job: train, return train_net's exit code."""
-        return self.popen().wait()
+        """Inside a submitit job: train, return train_net's exit code.
+
+        In a SLURM job, a training killed by a signal was pre-empted, requeued, cancelled or
+        timed out by the scheduler: the job then ends without a result (no exit code is
+        pickled), so the runner reads the job's fate from SLURM, and a requeued job is
+        waited for instead of being taken as finished."""
+        in_slurm = submitit.JobEnvironment().cluster == "slurm"
+        returncode = self.popen(in_slurm_job=in_slurm).wait()
+        if in_slurm and returncode < 0:
+            raise SystemExit(128 - returncode)
+        return returncode
 
 
 @dataclass(frozen=True)
@@ -159,20 +188,88 @@ class ProcessLauncher:
 
 
 # ---- submitit jobs -----------------------------------------------------------------------
+# SLURM job states in which the job may still run (again) and write its result.
+SLURM_ACTIVE = frozenset({
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_FED",
+    "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "PREEMPTED",
+})  # fmt: skip
+SLURM_GONE = "GONE"  # no longer known to slurmctld (ended more than MinJobAge ago)
+
+
+class SlurmQueue:
+    """Job states from ``squeue``: one call for all of the user's jobs, at most every
+    ``every_s`` seconds. submitit reads states from ``sacct``, which needs accounting
+    storage (slurmdbd) that not every cluster has; ``squeue`` asks slurmctld itself."""
+
+    def __init__(self, every_s: float = 10.0):
+        self.every_s = every_s
+        self.states: dict[str, str] = {}
+        self.checked = float("-inf")
+        self.registered: dict[str, float] = {}
+
+    def register(self, job_id: str) -> None:
+        self.registered.setdefault(job_id, time.monotonic())
+
+    def state(self, job_id: str, max_age_s: float | None = None) -> str | None:
+        """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked;
+        from a squeue call at most ``max_age_s`` (default ``every_s``) old."""
+        self.register(job_id)
+        too_old = time.monotonic() - self.checked > (max_age_s or self.every_s)
+        if too_old or self.registered[job_id] > self.checked:
+            self._refresh()
+        if self.checked < self.registered[job_id]:
+            return None
+        return self.states.get(job_id, SLURM_GONE)
+
+    def _refresh(self) -> None:
+        user = getpass.getuser()
+        argv = ["squeue", "--noheader", "--states=all", "--format=%i|%T", "--user", user]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if result.returncode == 0:
+            pairs = (line.split("|", 1) for line in result.stdout.splitlines() if "|" in line)
+            self.states = {job_id.strip(): state.strip() for job_id, state in pairs}
+            self.checked = time.monotonic()
+
+
 class JobHandle:
-    def __init__(self, job: submitit.Job, cluster: str, reattached: bool = False):
+    def __init__(
+        self,
+        job: submitit.Job,
+        cluster: str,
+        reattached: bool = False,
+        queue: SlurmQueue | None = None,
+    ):
         self.job = job
         self.cluster = cluster
         self.reattached = reattached
+        self.queue = queue
         self.description = f"{cluster} job {job.job_id}"
+
+    def _has_result(self) -> bool:
+        return self.job.paths.result_pickle.exists()
 
     def done(self) -> bool:
         if self.cluster == "local" and self.reattached:
             # A local job of an earlier runner: its controller process is not our child.
             return not pid_alive(int(self.job.job_id))
-        return self.job.done()
+        if self.queue is None:
+            return self.job.done()
+        if self._has_result():  # done once SLURM agrees, so --max-jobs holds in squeue too
+            state = self.queue.state(self.job.job_id, max_age_s=1.0)
+            return state is None or state not in SLURM_ACTIVE
+        state = self.queue.state(self.job.job_id)
+        return state is not None and state not in SLURM_ACTIVE
 
     def outcome(self) -> Outcome:
+        if self.queue is not None and not self._has_result():
+            state = self.queue.state(self.job.job_id)
+            ended = "is no longer known to SLURM" if state == SLURM_GONE else f"ended {state}"
+            output = (self.job.stderr() or "").strip().splitlines()[-5:]
+            detail = "\n".join(["", *output]) if output else ""
+            return Outcome(None, f"SLURM job {self.job.job_id} {ended} without a result{detail}")
         try:
             return Outcome(self.job.result())
         except Exception as error:  # the job itself failed: node lost, time limit, ...
@@ -185,24 +282,59 @@ class JobHandle:
         # SLURM jobs keep running; a rerun of the study re-attaches to them.
 
 
+class NotSubmitted:
+    """A job the scheduler refused (an unknown partition, account or GPU request): the run
+    is recorded FAILED with sbatch's message, and the study goes on."""
+
+    description = "not submitted"
+
+    def __init__(self, error: str):
+        self.error = error
+
+    def done(self) -> bool:
+        return True
+
+    def outcome(self) -> Outcome:
+        return Outcome(None, self.error)
+
+    def stop(self) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class SlurmOptions:
-    """Resources of each submitit job (``--partition`` etc. of tools/ablate.py)."""
+    """Resources of each submitit job (``--partition`` etc. of tools/ablate.py).
+
+    ``max_jobs`` caps the study's jobs queued or running at once (None: every run of a
+    phase is submitted at once). ``max_requeues`` bounds how often a job that reaches its
+    time limit requeues itself to continue from its checkpoint."""
 
     partition: str | None = None
     timeout_min: int = 24 * 60
     gpus_per_run: int = 1
     cpus_per_run: int | None = None
     mem_gb: float | None = None
+    account: str | None = None
+    qos: str | None = None
+    max_jobs: int | None = None
+    max_requeues: int = 3
+
+    @property
+    def signal_delay_s(self) -> int:
+        """When SLURM warns a job of its time limit (SIGUSR2): 90 s before it, or half the
+        limit for short ones (SLURM never sends a warning due before the job started)."""
+        return min(90, self.timeout_min * 30)
 
 
 class SubmititLauncher:
     """Each training is a submitit job: ``cluster="slurm"`` submits through
-    ``AutoExecutor`` (one sbatch job per run, the cluster queues them all at once),
+    ``AutoExecutor`` (one sbatch job per run, at most ``max_jobs`` at once),
     ``cluster="local"`` through ``LocalExecutor`` (one job per GPU slot at a time).
 
     Job ids go to ``jobs.json`` in ``folder``, so a rerun after the runner was killed waits
-    for jobs that are still running instead of submitting the same run twice.
+    for jobs that are still queued or running instead of submitting the same run twice.
+    A job that reaches its time limit requeues itself (submitit's checkpoint protocol; the
+    training resumes from its checkpoint) up to ``max_requeues`` times.
     """
 
     def __init__(
@@ -211,17 +343,29 @@ class SubmititLauncher:
         self.cluster = cluster
         self.folder = Path(folder)
         self.gpus = list(gpus)
+        self.resources = resources
         self.registry = self.folder / "jobs.json"
+        self.queue: SlurmQueue | None = None
         if cluster == "slurm":
-            self.poll_s = 30.0
-            self.executor = submitit.AutoExecutor(folder=self.folder, cluster="slurm")
+            self.poll_s = 2.0  # a result file is checked at each poll, squeue less often
+            self.queue = SlurmQueue()
+            self.executor = submitit.AutoExecutor(
+                folder=self.folder, cluster="slurm", slurm_max_num_timeout=resources.max_requeues
+            )
+            extra = {
+                "slurm_account": resources.account, "slurm_qos": resources.qos,
+                "gpus_per_node": resources.gpus_per_run or None,  # 0: a CPU-only cluster
+            }  # fmt: skip
             self.executor.update_parameters(
                 timeout_min=resources.timeout_min,
-                gpus_per_node=resources.gpus_per_run,
                 tasks_per_node=1,
                 cpus_per_task=resources.cpus_per_run,
                 mem_gb=resources.mem_gb,
                 slurm_partition=resources.partition,
+                slurm_signal_delay_s=resources.signal_delay_s,
+                # requeueable even where the cluster's default is JobRequeue=0
+                slurm_additional_parameters={"requeue": True},
+                **{key: value for key, value in extra.items() if value is not None},
             )
         elif cluster == "local":
             self.poll_s = 1.0
@@ -234,7 +378,8 @@ class SubmititLauncher:
 
     def slots(self, count: int) -> list[str | None]:
         if self.cluster == "slurm":
-            return [None] * max(count, 1)
+            limit = self.resources.max_jobs or count
+            return [None] * max(min(count, limit), 1)
         return list(self.gpus) or [None]
 
     def start(self, name: str, command: TrainCommand, slot: str | None) -> Handle:
@@ -242,9 +387,12 @@ class SubmititLauncher:
         if slot is not None:
             params.update(visible_gpus=[int(slot)], gpus_per_node=1)
         self.executor.update_parameters(**params)
-        job = self.executor.submit(command)
+        try:
+            job = self.executor.submit(command)
+        except submitit.core.utils.FailedJobError as error:  # sbatch refused it
+            return NotSubmitted(f"sbatch refused the job: {str(error).strip()}")
         self._record(name, {"job_id": job.job_id, "slot": slot, "host": socket.gethostname()})
-        return JobHandle(job, self.cluster)
+        return JobHandle(job, self.cluster, queue=self.queue)
 
     def reattach(self, name: str) -> tuple[Handle, str | None] | None:
         entry = self._jobs().get(name)
@@ -255,7 +403,8 @@ class SubmititLauncher:
                 return None
             handle = JobHandle(submitit.LocalJob(self.folder, entry["job_id"]), "local", True)
         else:
-            handle = JobHandle(submitit.SlurmJob(self.folder, entry["job_id"]), "slurm", True)
+            job = submitit.SlurmJob(self.folder, entry["job_id"])
+            handle = JobHandle(job, "slurm", True, self.queue)
             if handle.done():
                 return None
         return handle, entry.get("slot")
