@@ -1,15 +1,18 @@
 """projects_gaff: two-stream MiT + GAFF fusion for RGB, thermal and event detection.
 
-Imports are lazy so that light tools (the study runner) start without torch;
-``add_gaff_config`` registers the backbone the config names.
+As in Detectron2's projects (PointRend), importing the package's model names registers the
+backbone builders, the fusion methods and ``GuidedRCNN``: ``from projects_gaff import
+add_gaff_config``. The imports are lazy so that light tools (the study runner, the analysis)
+start without torch.
 """
 
-__all__ = ["add_gaff_config"]
+__all__ = ["TwoStreamMiT", "add_gaff_config"]
 
 
 def __getattr__(name: str):
-    if name == "add_gaff_config":
+    if name in __all__:
+        from . import backbone  # registers BACKBONE_REGISTRY, FUSION_REGISTRY, GuidedRCNN
         from .config import add_gaff_config
 
-        return add_gaff_config
+        return {"TwoStreamMiT": backbone.TwoStreamMiT, "add_gaff_config": add_gaff_config}[name]
     raise AttributeError(f"module 'projects_gaff' has no attribute {name!r}")

@@ -11,20 +11,13 @@ from detectron2.modeling import BACKBONE_REGISTRY, FPN, Backbone
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 from torch import nn
 
-from .config import MIT_VARIANTS, UNFUSED_OUTPUTS
-from .fusion import (
-    GUIDE_GAFF,
-    FusionSpec,
-    ProjectedFusion,
-    build_fusion,
-    check_guidance,
-    fusion_specs_from_cfg,
-)
-from .fusion.build import check_stages
+from .fusion import GUIDE_GAFF, FusionSpec, ProjectedFusion, build_fusion, fusion_specs_from_cfg
+from .fusion.spec import check_stages
 from .mit import MIT_SPECS, STAGE_STRIDES, MixVisionTransformer
 from .weights import load_mit_weights
 
 STAGE_NAMES = ("stage1", "stage2", "stage3", "stage4")
+UNFUSED_OUTPUTS = ("sum", "rgb", "aux")
 
 
 class TwoStreamMiT(Backbone):
@@ -39,29 +32,29 @@ class TwoStreamMiT(Backbone):
     stages of it would never reach the output; with no fusion that is a one-stream model
     and the other stream's input channels are ignored.
 
-    ``fusion`` is one :class:`FusionSpec` for every stage of ``gaff_stages`` or a mapping
-    stage -> spec over exactly those stages; the fusion modules live in ``self.gaff``
-    (the name of the GAFF-only version, kept for checkpoints and the engine's reports).
+    ``fusion_spec`` is one :class:`FusionSpec` for every stage of ``fusion_stages`` or a
+    mapping stage -> spec over exactly those stages; the modules live in ``self.fusion``
+    (checkpoints written when it was called ``gaff`` still load).
     """
 
     def __init__(
         self,
         variant: str = "mit_b1",
         aux_channels: int = 2,
-        gaff_stages: Iterable[int] = (2, 3),
+        fusion_stages: Iterable[int] = (2, 3),
         unfused_output: str = "sum",
         drop_path_rate: float = 0.1,
-        fusion: FusionSpec | Mapping[int, FusionSpec] = GUIDE_GAFF,
+        fusion_spec: FusionSpec | Mapping[int, FusionSpec] = GUIDE_GAFF,
         late: bool = False,
     ):
         super().__init__()
         self.late = late
-        self.gaff_stages = tuple(sorted(set(gaff_stages)))
-        _check_args(variant, aux_channels, self.gaff_stages, unfused_output)
-        specs = _stage_specs(self.gaff_stages, fusion)
+        self.fusion_stages = tuple(sorted(set(fusion_stages)))
+        _check_args(variant, aux_channels, self.fusion_stages, unfused_output)
+        specs = _stage_specs(self.fusion_stages, fusion_spec)
         spec = MIT_SPECS[variant]
         self.unfused_output = unfused_output
-        last_fused = max(self.gaff_stages, default=0)
+        last_fused = max(self.fusion_stages, default=0)
         rgb_depth = 4 if unfused_output in ("sum", "rgb") else last_fused
         aux_depth = 4 if unfused_output in ("sum", "aux") else last_fused
         self.rgb = MixVisionTransformer(spec, 3, drop_path_rate, rgb_depth) if rgb_depth else None
@@ -70,10 +63,11 @@ class TwoStreamMiT(Backbone):
             if aux_depth
             else None
         )
-        self.gaff = nn.ModuleDict(
-            {str(s): build_fusion(specs[s], spec.dims[s - 1]) for s in self.gaff_stages}
+        self.fusion = nn.ModuleDict(
+            {str(s): build_fusion(specs[s], spec.dims[s - 1]) for s in self.fusion_stages}
         )
-        if late and any(isinstance(m, ProjectedFusion) for m in self.gaff.values()):
+        self.register_load_state_dict_pre_hook(_rename_gaff_keys)
+        if late and any(isinstance(m, ProjectedFusion) for m in self.fusion.values()):
             raise ValueError(
                 "MODEL.GAFF.OUT_CHANNELS with MODEL.FUSION.LATE: the projection back to the "
                 "stage width feeds the streams, which late fusion does not; leave "
@@ -97,8 +91,8 @@ class TwoStreamMiT(Backbone):
         for stage, name in enumerate(STAGE_NAMES, start=1):
             rgb = _run_stage(self.rgb, stage, rgb)
             aux = _run_stage(self.aux, stage, aux)
-            if str(stage) in self.gaff:
-                fuse = self.gaff[str(stage)]
+            if str(stage) in self.fusion:
+                fuse = self.fusion[str(stage)]
                 outputs[name] = fused = fuse(rgb, aux)
                 if not self.late:
                     rgb = aux = fuse.project(fused) if isinstance(fuse, ProjectedFusion) else fused
@@ -129,32 +123,39 @@ def _run_stage(
     return stream.forward_stage(stage, x)
 
 
+def _rename_gaff_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Checkpoints from before the rename hold the fusion modules under ``gaff.``."""
+    old = prefix + "gaff."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + "fusion." + key[len(old) :]] = state_dict.pop(key)
+
+
 def _stage_specs(
-    stages: tuple[int, ...], fusion: FusionSpec | Mapping[int, FusionSpec]
+    stages: tuple[int, ...], spec: FusionSpec | Mapping[int, FusionSpec]
 ) -> dict[int, FusionSpec]:
-    if isinstance(fusion, FusionSpec):
-        return dict.fromkeys(stages, fusion)
-    if set(fusion) != set(stages):
+    if isinstance(spec, FusionSpec):
+        return dict.fromkeys(stages, spec)
+    if set(spec) != set(stages):
         raise ValueError(
-            f"fusion specs for stages {sorted(fusion)}, but the fused stages are {list(stages)}"
+            f"fusion specs for stages {sorted(spec)}, but the fused stages are {list(stages)}"
         )
-    return dict(fusion)
+    return dict(spec)
 
 
 def _check_args(
     variant: str,
     aux_channels: int,
-    gaff_stages: tuple[int, ...],
+    fusion_stages: tuple[int, ...],
     unfused_output: str,
 ) -> None:
-    if variant not in MIT_VARIANTS:
-        raise ValueError(f"MODEL.MIT.NAME {variant!r} is not one of {MIT_VARIANTS}")
+    if variant not in MIT_SPECS:
+        raise ValueError(f"MODEL.MIT.NAME {variant!r} is not one of {tuple(MIT_SPECS)}")
     if aux_channels < 1:
         raise ValueError(
             "the auxiliary stream needs at least one channel: MODEL.PIXEL_MEAN/PIXEL_STD must "
             "have 3 + len(MODEL.MIT.AUX_CHANNELS) entries"
         )
-    check_stages(gaff_stages)
+    check_stages(fusion_stages, "fusion_stages")
     if unfused_output not in UNFUSED_OUTPUTS:
         raise ValueError(
             f"MODEL.MIT.UNFUSED_OUTPUT {unfused_output!r} is not one of {UNFUSED_OUTPUTS}"
@@ -171,17 +172,18 @@ def build_two_stream_mit_backbone(cfg, input_shape: ShapeSpec) -> TwoStreamMiT:
             f"MODEL.MIT.AUX_CHANNELS {aux_names} = {3 + len(aux_names)} channels; give "
             "PIXEL_MEAN and PIXEL_STD one value per channel"
         )
-    specs = fusion_specs_from_cfg(cfg)
-    check_guidance(cfg.MODEL.GAFF.GUIDANCE_WEIGHT, cfg.MODEL.META_ARCHITECTURE, specs)
+    specs = fusion_specs_from_cfg(cfg)  # stage -> spec, validated; the registry builds each
     backbone = TwoStreamMiT(
         variant=cfg.MODEL.MIT.NAME,
         aux_channels=len(aux_names),
-        gaff_stages=tuple(specs),
+        fusion_stages=tuple(specs),
         unfused_output=cfg.MODEL.MIT.UNFUSED_OUTPUT,
         drop_path_rate=cfg.MODEL.MIT.DROP_PATH_RATE,
-        fusion=specs,
+        fusion_spec=specs,
         late=cfg.MODEL.FUSION.LATE,
     )
+    for stream in backbone.streams().values():
+        stream.set_grad_checkpointing(cfg.MODEL.MIT.GRAD_CHECKPOINT)
     if cfg.MODEL.MIT.WEIGHTS:
         load_mit_weights(backbone.streams(), cfg.MODEL.MIT.WEIGHTS)
     return backbone

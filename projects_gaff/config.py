@@ -1,22 +1,16 @@
-"""Config keys added by projects_gaff (Detectron2's ``add_*_config`` convention)."""
+"""Config keys added by projects_gaff (Detectron2's ``add_*_config`` convention): keys and
+defaults only; the modules that read a key check its value (``from projects_gaff import
+add_gaff_config`` also registers the model, see ``projects_gaff/__init__.py``)."""
 
 from detectron2.config import CfgNode as CN
 
-MIT_VARIANTS = ("mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5")
-INTER_MODES = ("separate", "shared", "tied")
-UNFUSED_OUTPUTS = ("sum", "rgb", "aux")
-FUSION_TYPES = ("gaff", "gated", "add", "concat", "cssa", "xattn", "none")
-
 
 def add_gaff_config(cfg: CN) -> None:
-    """Add every projects_gaff key, with its default, to ``cfg`` (in place), and register
-    the backbones those keys configure."""
-    from . import backbone  # noqa: F401  (registration only; imported here to stay lazy)
-    from .data.kaist import DAY_SETS as KAIST_DAY_SETS
+    """Add every projects_gaff key, with its default, to ``cfg`` (in place)."""
 
     # ---- two-stream MiT encoder -------------------------------------------------
     cfg.MODEL.MIT = CN()
-    # SegFormer encoder size, one of mit_b0 ... mit_b5 (DESIGN_NOTES §4).
+    # SegFormer encoder size, one of mit_b0 ... mit_b5.
     cfg.MODEL.MIT.NAME = "mit_b1"
     # Stochastic depth rate reached by the last block (linearly increasing per block).
     cfg.MODEL.MIT.DROP_PATH_RATE = 0.1
@@ -32,29 +26,32 @@ def add_gaff_config(cfg: CN) -> None:
     # output is never used stops after the last fused stage: with no fusion, "rgb" is an
     # RGB-only model and "aux" one without RGB (its input channels are ignored).
     cfg.MODEL.MIT.UNFUSED_OUTPUT = "sum"
+    # Gradient checkpointing of the MiT blocks (timm's ``set_grad_checkpointing``): their
+    # activations are recomputed in the backward pass instead of kept, trading compute
+    # for GPU memory. Same losses and gradients either way.
+    cfg.MODEL.MIT.GRAD_CHECKPOINT = False
 
-    # ---- GAFF fusion --------------------------------------------------------------
+    # ---- the GAFF block (MODEL.FUSION.TYPE "gaff" or "gated") -------------------------
     cfg.MODEL.GAFF = CN()
-    # Encoder stages (1-4) that fuse the two streams, with a GAFF block unless
-    # MODEL.FUSION.TYPE says otherwise. Empty list: the no-fusion baseline. After a fused
-    # stage both streams continue from the fused map.
-    cfg.MODEL.GAFF.STAGES = [2, 3]
+    # Old name of MODEL.FUSION.STAGES, still accepted (with a deprecation warning) so that
+    # configs and command lines written before keep working. None: not set.
+    cfg.MODEL.GAFF.STAGES = None
     # Squeeze-and-excitation reduction ratio r of the intra-modality attention (r4, r8).
     cfg.MODEL.GAFF.SE_REDUCTION = 4
-    # Per-stage r (guide §7.3 item 2): empty, or one value per MiT stage 1-4, e.g.
-    # [2, 4, 8, 16]; overrides SE_REDUCTION at the fused stages.
+    # Per-stage r: empty, or one value per MiT stage 1-4, e.g. [2, 4, 8, 16]; overrides
+    # SE_REDUCTION at the fused stages.
     cfg.MODEL.GAFF.STAGE_SE_REDUCTIONS = []
-    # False: GAFF-Lite (guide §8.1 item 1), no SE; the guided maps are x + w * x_other.
+    # False: GAFF-Lite, no SE; the guided maps are x + w * x_other.
     cfg.MODEL.GAFF.USE_SE = True
     # Inter-modality attention: "separate" (two 2C->C convs, is0), "shared" (one 2C->2C
     # conv split in two, is1) or "tied" (one 2C->C conv applied to both orderings).
     cfg.MODEL.GAFF.INTER_MODE = "separate"
-    # Scale each cross-modal term by a learnable scalar (guide §7.3 item 3, initialised 1):
+    # Scale each cross-modal term by a learnable scalar (initialised 1):
     # x_se + alpha * w * x_other.
     cfg.MODEL.GAFF.LEARNABLE_ALPHA = False
     # Merge the guided features through a 2C->C->out bottleneck (mb1) instead of 2C->out.
     cfg.MODEL.GAFF.MERGE_BOTTLENECK = False
-    # Channels of the fused map the FPN gets at a "gaff" stage (guide §7.3 item 1); 0 keeps
+    # Channels of the fused map the FPN gets at a "gaff" stage; 0 keeps
     # the stage width C. Any other width adds a 1x1 conv + norm back to C, from which both
     # streams continue. Not allowed with "gated" fusion (the gate blends with x_rgb).
     cfg.MODEL.GAFF.OUT_CHANNELS = 0
@@ -78,21 +75,23 @@ def add_gaff_config(cfg: CN) -> None:
     # each input size then holds its own static memory), "max-autotune", ...
     cfg.MODEL.COMPILE.MODE = ""
 
-    # ---- fusion methods -------------------------------------------------------------
+    # ---- fusion: where and how ------------------------------------------------------
     cfg.MODEL.FUSION = CN()
-    # How the stages of MODEL.GAFF.STAGES fuse: "gaff" (the guide's block), "gated" (GAFF
-    # behind a learned gate towards x_rgb, guide §8.1 item 4), "add" (rgb + aux),
-    # "concat" (1x1 conv + norm over [rgb, aux]), "cssa" (channel switching + spatial
-    # attention, Cao et al. 2023), "xattn" (each stream attends to the other with the MiT
-    # stage's heads and spatial reduction, then concat; guide §8.2 item 4) or "none" (no
-    # stage fuses, whatever STAGES says).
+    # Encoder stages (1-4) that fuse the two streams. Empty list: the no-fusion baseline.
+    # After a fused stage both streams continue from the fused map (unless LATE).
+    cfg.MODEL.FUSION.STAGES = [2, 3]
+    # How those stages fuse: "gaff" (the guide's block), "gated" (GAFF behind a learned
+    # gate towards x_rgb), "add" (rgb + aux), "concat" (1x1 conv + norm over [rgb, aux]),
+    # "cssa" (channel switching + spatial attention, Cao et al. 2023), "xattn" (each stream
+    # attends to the other with the MiT stage's heads and spatial reduction, then concat)
+    # or "none" (no stage fuses, whatever STAGES says).
     cfg.MODEL.FUSION.TYPE = "gaff"
     # False: both streams continue from the fused map (mid-level fusion, the guide's GAFF).
     # True: late fusion; the fused maps go to the FPN only and the streams run unfused
-    # (with "concat": the guide's §8.2 item 5, FPN-level late concatenation).
+    # (with "concat": FPN-level late concatenation).
     cfg.MODEL.FUSION.LATE = False
     # Per-stage types: empty, or one type per MiT stage 1-4 (overrides TYPE; entries of
-    # stages not in MODEL.GAFF.STAGES are ignored, "none" is only allowed there).
+    # stages not in STAGES are ignored, "none" is only allowed there).
     cfg.MODEL.FUSION.STAGE_TYPES = []
     cfg.MODEL.FUSION.CSSA = CN()
     # A channel whose ECA score is below this is switched to the other modality's channel
@@ -178,7 +177,7 @@ def add_gaff_config(cfg: CN) -> None:
     cfg.DATASETS.GAFF.KAIST.TEST_SET = "imageSets/test-all-20.txt"
     cfg.DATASETS.GAFF.KAIST.TEST_ANNOTATIONS = ""
     # Sets recorded by day (record["daytime"] "day"); the others are night.
-    cfg.DATASETS.GAFF.KAIST.DAY_SETS = list(KAIST_DAY_SETS)
+    cfg.DATASETS.GAFF.KAIST.DAY_SETS = ["set00", "set01", "set02", "set06", "set07", "set08"]
     # Other layouts: frames whose key starts with this folder (LLVIP: "test", for
     # visible/test/...) are NAME_test, the others split into train / val as above; empty:
     # the seeded hash split of all frames.

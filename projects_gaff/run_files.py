@@ -43,6 +43,7 @@ STUDY_MANIFEST = "study.json"
 PHASE2_SELECTION = "phase2_selection.json"
 SUMMARY = "summary_all_experiments.csv"
 MASTER_LOG = "master_log.txt"
+STUDY_LOCK = "ablate.lock"  # one runner per study folder
 JOBS_REGISTRY = "jobs.json"
 SUBMITIT_FOLDER = "submitit"
 PHASE_FOLDERS = {1: "phase1_stage_selection", 2: "phase2_hyperparameter_tuning"}
@@ -69,8 +70,10 @@ EXIT_REASONS = {
 }
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
+EXPERIMENT_ID = re.compile(r"^exp_(?P<number>\d{3})(?=_|$)")  # the id at the start of a name
 GAFF_CODE = r"s[1-4]+_r\d+_is[01]_mb[01]"  # stages, SE reduction, inter shared, bottleneck
 RUN_NAME = re.compile(r"^(?P<exp>exp_\d{3})_(?P<code>.+?)(?:_seed(?P<seed>\d+))?$")
+SEED_SUFFIX = re.compile(r"_seed(?P<seed>\d+)$")  # any run folder, exp_… or not
 GAFF_CODE_PARTS = re.compile(
     r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$"
 )

@@ -1,7 +1,9 @@
 """Load local ImageNet MiT weights (NVlabs or Hugging Face layout) into the two streams.
 
 Nothing is downloaded: users pass a file path. :func:`checkpoint_filter_fn` maps either
-layout onto this project's (NVlabs) parameter names, timm-style.
+layout onto the encoder's parameter names, which are timm's PVTv2 names
+(:mod:`projects_gaff.mit`): Hugging Face names are first renamed to NVlabs ones, which timm's
+own filter then maps.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from timm.models.pvt_v2 import checkpoint_filter_fn as _timm_pvt_v2_filter
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,13 @@ def _rename_hf_key(key: str) -> str:
     return key
 
 
+def rename_nvlabs_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """NVlabs MiT names (``patch_embed2.proj``, ``block1.0.mlp.dwconv.dwconv``, ``norm1``),
+    also those of this project's encoder before it came from timm, to timm's PVTv2 names;
+    a state dict that already has timm's names is returned as it is."""
+    return _timm_pvt_v2_filter(state_dict, None)
+
+
 def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map an NVlabs or Hugging Face MiT state dict onto :class:`MixVisionTransformer` names.
 
@@ -74,7 +84,7 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
         if set(parts) != {"key", "value"}:
             raise ValueError(f"checkpoint has only the {sorted(parts)} half of {key}")
         out[key] = torch.cat([parts["key"], parts["value"]], dim=0)
-    return out
+    return rename_nvlabs_keys(out)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -120,7 +130,7 @@ def load_into_stream(stream: nn.Module, weights: dict[str, torch.Tensor]) -> Loa
         if key not in own:
             report.unexpected.append(key)
             continue
-        if key == "patch_embed1.proj.weight" and value.shape[1] != own[key].shape[1]:
+        if key == "patch_embed.proj.weight" and value.shape[1] != own[key].shape[1]:
             value = adapt_stem_weight(value, own[key].shape[1])
         if value.shape != own[key].shape:
             raise ValueError(

@@ -20,16 +20,30 @@ Exit codes: 0 all runs finished, 1 some run FAILED (recorded, the study went on)
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from projects_gaff.study import COMPARISONS, SlurmOptions, Study, StudyError, StudyOptions
-from projects_gaff.study.comparison import parse_stages
+from projects_gaff.run_files import EXPERIMENT_ID, GAFF_CODE
+from projects_gaff.study.comparison import COMPARISONS, DEFAULT_STAGES, STUDIES
+from projects_gaff.study.dry_run import plan_table
+from projects_gaff.study.executors import SlurmOptions
+from projects_gaff.study.options import StudyError, StudyOptions
+from projects_gaff.study.plan import (
+    STAGE_SETS,
+    matches,
+    parse_stage_label,
+    parse_stages,
+    phase1_plan,
+)
+from projects_gaff.study.runner import Study
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_ONLY_GAFF = re.compile(rf"^exp_\d{{3}}(_{GAFF_CODE})?$")
+_ONLY_COMPARISON = re.compile(r"^exp_\d{3}(_\w+)?$")
 
 
 def _list(text: str) -> list[str]:
@@ -160,6 +174,92 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
     )
 
 
+def check_options(o: StudyOptions) -> None:
+    """Refuse options that cannot make a study, with one line naming the flag and the fix
+    (``StudyError``, exit code 2). The folder-dependent checks are the runner's."""
+    if o.study not in STUDIES:
+        raise StudyError(f"--study must be one of {', '.join(STUDIES)}, not {o.study!r}")
+    checks = [
+        (o.phase in ("1", "2", "all"), f"--phase must be 1, 2 or all, not {o.phase!r}"),
+        (1 <= o.top_k <= len(STAGE_SETS), f"--top-k must be 1 … {len(STAGE_SETS)}"),
+        (o.seeds >= 1, "--seeds must be at least 1"),
+        (o.select_on in ("val", "test"), "--select-on must be val or test"),
+        (o.launcher in ("subprocess", "local", "slurm"), f"unknown launcher {o.launcher}"),
+        (len(set(o.gpus)) == len(o.gpus), f"--gpus lists a GPU twice: {o.gpus}"),
+        (
+            not (o.gpus and o.launcher == "slurm"),
+            "--gpus lists this machine's GPUs; SLURM jobs take --gpus-per-run",
+        ),
+        (len(o.opts) % 2 == 0, f"options must be KEY VALUE pairs: {list(o.opts)}"),
+        (o.config_file.is_file(), f"config file {o.config_file} not found"),
+        (o.train_script.is_file(), f"train script {o.train_script} not found"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise StudyError(message)
+    kind = o.kind
+    reserved = [k for k in o.opts[::2] if k in kind.plan_keys]
+    if kind.phased:
+        _check_gaff(o, reserved)
+    else:
+        _check_comparison(o, reserved)
+
+
+def _check_gaff(o: StudyOptions, reserved: list[str]) -> None:
+    if o.fusion_stages is not None:
+        raise StudyError("--fusion-stages is for --study fusion or modality")
+    if reserved:
+        raise StudyError(
+            f"{', '.join(reserved)} is set for each run by the plan (stages and GAFF "
+            "options by the experiment, SEED by --seeds, OUTPUT_DIR by --output-base)"
+        )
+    bad = [item for item in o.only if not _ONLY_GAFF.match(item)]
+    if bad:
+        raise StudyError(f"--only takes exp_NNN or full experiment names, not {bad}")
+    number = {item: int(EXPERIMENT_ID.match(item)["number"]) for item in o.only}
+    phase1 = len(STAGE_SETS)
+    phase1_names = {n for e in phase1_plan() for n in (e.name, e.exp_id)}
+    wrong = [i for i in o.only if number[i] <= phase1 and i not in phase1_names]
+    if wrong:
+        raise StudyError(f"--only {wrong}: no such phase-1 experiment")
+    if o.phase == "1" and any(n > phase1 for n in number.values()):
+        raise StudyError("--only names phase-2 experiments but --phase is 1")
+    for label in o.top_k_from:
+        try:
+            parse_stage_label(label)
+        except ValueError as error:
+            raise StudyError(f"--top-k-from: {error}") from None
+
+
+def _check_comparison(o: StudyOptions, reserved: list[str]) -> None:
+    flags = [
+        (o.phase != "all", "--phase"),
+        (bool(o.top_k_from), "--top-k-from"),
+        (o.top_k != 3, "--top-k"),
+        (o.select_on != "val", "--select-on"),
+    ]
+    used = [flag for given, flag in flags if given]
+    if used:
+        raise StudyError(f"{', '.join(used)}: GAFF-study options, not for --study {o.study}")
+    stages = o.fusion_stages or DEFAULT_STAGES
+    if list(stages) != sorted(set(stages)) or not set(stages) <= {1, 2, 3, 4}:
+        raise StudyError(f"--fusion-stages {list(stages)}: distinct MiT stages 1-4, sorted")
+    if reserved:
+        raise StudyError(
+            f"{', '.join(reserved)} is set for each run by the plan (the fused stages by "
+            "--fusion-stages, the method's keys by the method, SEED by --seeds, "
+            "OUTPUT_DIR by --output-base)"
+        )
+    bad = [item for item in o.only if not _ONLY_COMPARISON.match(item)]
+    if bad:
+        raise StudyError(f"--only takes exp_NNN or full experiment names, not {bad}")
+    plan = o.kind.experiments()
+    unknown = [i for i in o.only if not any(matches(e, [i]) for e in plan)]
+    if unknown:
+        names = ", ".join(e.name for e in plan)
+        raise StudyError(f"--only {unknown}: not in the {o.study} study ({names})")
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -170,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     # run), summary written, lock released.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        study = Study(options_from_args(args), echo=lambda line: tqdm.write(line, file=sys.stderr))
+        options = options_from_args(args)
+        check_options(options)
+        study = Study(options, echo=lambda line: tqdm.write(line, file=sys.stderr))
         if args.dry_run:
-            print(study.plan_table())
+            print(plan_table(study))
             return 0
         return study.run()
     except StudyError as error:

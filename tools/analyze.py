@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Analyse a GAFF ablation study: ``report.md`` plus PNG figures, with the guide's tables
+r"""Analyse a GAFF ablation study: report.md plus PNG figures, with the guide's tables
 (§4.2, §6.3) filled, the hypotheses H1–H4 judged against the measured seed noise, and a
 recommendation. Works on a partial study (it says what is missing) and on the earlier
 implementation's ``summary_all_experiments.csv``.

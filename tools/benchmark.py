@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Measure speed and memory of study configurations; write benchmark.csv + benchmark.md.
+r"""Measure speed and memory of study configurations; write benchmark.csv + benchmark.md.
 
     # CPU (mit_b0, frames of 320x400, item 1 = step_ratio of the second row):
     python tools/benchmark.py --configs configs/baseline_nofusion.yaml configs/gaff_s23.yaml \\

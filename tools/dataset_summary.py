@@ -1,4 +1,4 @@
-"""Summarise registered datasets before a study: frames per split, boxes per class, COCO
+r"""Summarise registered datasets before a study: frames per split, boxes per class, COCO
 small/medium/large counts, frame sizes, and per-channel mean/std for MODEL.PIXEL_MEAN/STD.
 
     python tools/dataset_summary.py                                   # the demo set

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Score pedestrian-detection result files with the project's miss-rate evaluator.
+r"""Score pedestrian-detection result files with the project's miss-rate evaluator.
 
     python tools/eval_miss_rate.py --annotations ../shared/data/kaist_eval/KAIST_annotation.json \
         --results ../shared/data/kaist_eval/MBNet_result.txt output/run/miss_rate_result.txt \
@@ -19,6 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from projects_gaff.data import DatasetError
 from projects_gaff.data.kaist import kaist_json_records
 from projects_gaff.evaluation import SETTINGS, SUBSETS, evaluate_miss_rate, summarize

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Export a trained detector's detections on a test set in the benchmarks' formats.
+r"""Export a trained detector's detections on a test set in the benchmarks' formats.
 
     python tools/export_detections.py --config-file configs/kaist/gaff_s23.yaml \
         --weights output/kaist/gaff_s23/checkpoints/best_model.pth \
@@ -17,6 +17,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 import numpy as np
 from detectron2.data import DatasetCatalog
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Miss rate against false positives per image, the figure pedestrian-detection papers print.
+r"""Miss rate against false positives per image, the figure pedestrian-detection papers print.
 
     python tools/plot_miss_rate.py --annotations ../shared/data/kaist_eval/KAIST_annotation.json \
         --results output/run/inference/miss_rate_result.txt \
@@ -18,6 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train (or evaluate) one GAFF experiment.
+r"""Train (or evaluate) one GAFF experiment.
 
     python tools/train_net.py --config-file configs/gaff_s23.yaml
     python tools/train_net.py --config-file configs/gaff_s23.yaml --resume

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Save a trained model's fusion attention for one frame as PNGs (the guide's §7.2 as a tool).
+r"""Save a trained model's fusion attention for one frame as PNGs.
 
     python tools/visualize_attention.py --config-file configs/quick/gaff_s23.yaml \
         --weights output/quick/gaff_s23/checkpoints/best_model.pth \
@@ -29,7 +29,10 @@ from detectron2.data import transforms as T
 from projects_gaff.data import CHANNELS, EventSynthesis, read_frame
 from projects_gaff.engine import GAFFPredictor, setup_cfg
 from projects_gaff.fusion import capture_attention
-from projects_gaff.fusion.plots import attention_overlay_figures, channel_weights_figure
+from projects_gaff.visualization.attention_plots import (
+    attention_overlay_figures,
+    channel_weights_figure,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

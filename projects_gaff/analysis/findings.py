@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..run_files import lower_is_better
 from ..study.ranking import Ranked, SeedStats
 from .model import Configuration, StudyData
 from .stats import (
@@ -32,10 +33,17 @@ from .stats import (
 class Hypothesis:
     code: str
     claim: str
-    prediction: str
+    prediction: str  # on AP; :meth:`predicts` words it for another metric
     factor: str
     favoured: object
     on_gap: bool = False  # H4: judged on the train–val loss gap (lower is better)
+
+    def predicts(self, metric: str) -> str:
+        """``r4 > r8 in AP``; for a miss rate ``r4 < r8 in MR_reasonable_all``."""
+        if self.on_gap or metric == "AP":
+            return self.prediction
+        relation = "<" if lower_is_better(metric) else ">"
+        return self.prediction.replace(" > ", f" {relation} ").replace(" in AP", f" in {metric}")
 
     @property
     def contrast(self) -> str:
@@ -73,6 +81,16 @@ class Finding:
     hypothesis: Hypothesis
     effect: PairedEffect
     noise: Noise
+    metric: str = "AP"  # what H1–H3 were judged on (H4: the loss gap)
+
+    @property
+    def contrast(self) -> str:
+        """What a positive effect means: ``r4 − r8``; for a miss rate ``MR r8 − MR r4``."""
+        h = self.hypothesis
+        if h.on_gap or not lower_is_better(self.metric):
+            return h.contrast
+        (other,) = [v for v in FACTOR_VALUES[h.factor] if v != h.favoured]
+        return f"MR {level(h.factor, other)} − MR {level(h.factor, h.favoured)}"
 
     @property
     def verdict(self) -> str:
@@ -91,20 +109,31 @@ class Finding:
 
 @dataclass(frozen=True)
 class Analysis:
+    """``metric`` is the study's selection metric (``TEST.SELECT_METRIC``, AP unless the
+    study chose a miss rate): it ranks, picks the best and is judged by H1–H3."""
+
     study: StudyData
     split: str
-    noise: Noise  # AP on ``split``
-    selection_noise: Noise  # AP on the selection split
+    noise: Noise  # the metric on ``split``
+    selection_noise: Noise  # the metric on the selection split
     gap_noise: Noise
     phase1_ranking: tuple[Ranked, ...]
     phase2_ranking: tuple[Ranked, ...]
     overall_ranking: tuple[Ranked, ...]
     findings: tuple[Finding, ...]
 
-    def measure(self, key: str = "AP") -> Measure:
-        return ap(self.split, key)
+    @property
+    def metric(self) -> str:
+        return self.study.select_metric
 
-    def stats(self, config: Configuration | None, key: str = "AP") -> SeedStats | None:
+    @property
+    def lower_is_better(self) -> bool:
+        return lower_is_better(self.metric)
+
+    def measure(self, key: str | None = None) -> Measure:
+        return ap(self.split, key or self.metric)
+
+    def stats(self, config: Configuration | None, key: str | None = None) -> SeedStats | None:
         return seed_stats(config, self.measure(key))
 
     def config(self, key: str) -> Configuration:
@@ -126,7 +155,8 @@ class Analysis:
         """The best run (on the selection split) of a baseline or other method trained with
         the study's settings, if any."""
         candidates = self.study.references(method)
-        ranks = ranking(candidates, ap(self.study.selection_split), self.selection_noise)
+        selection = ap(self.study.selection_split, self.metric)
+        ranks = ranking(candidates, selection, self.selection_noise, self.lower_is_better)
         return self.config(ranks[0].key) if ranks else None
 
 
@@ -134,8 +164,9 @@ def analyse(study: StudyData, split: str = "test") -> Analysis:
     if split not in study.splits:
         raise ValueError(f"the results have no {split} AP (splits found: {study.splits})")
     grid = list(study.grid.values())
-    noise = seed_noise(grid, ap(split))
-    selection = ap(study.selection_split)
+    metric, lower = study.select_metric, lower_is_better(study.select_metric)
+    noise = seed_noise(grid, ap(split, metric))
+    selection = ap(study.selection_split, metric)
     selection_noise = seed_noise(grid, selection)
     gap_noise = seed_noise(grid, train_val_gap)
     phase1 = [c for _, c in study.phase1() if c is not None]
@@ -146,11 +177,12 @@ def analyse(study: StudyData, split: str = "test") -> Analysis:
                 grid,
                 h.factor,
                 h.favoured,
-                train_val_gap if h.on_gap else ap(split),
+                train_val_gap if h.on_gap else ap(split, metric),
                 gap_noise if h.on_gap else noise,
-                higher_is_better=not h.on_gap,
+                higher_is_better=not (h.on_gap or lower),
             ),
             gap_noise if h.on_gap else noise,
+            metric,
         )
         for h in HYPOTHESES
     )
@@ -160,8 +192,10 @@ def analyse(study: StudyData, split: str = "test") -> Analysis:
         noise=noise,
         selection_noise=selection_noise,
         gap_noise=gap_noise,
-        phase1_ranking=tuple(ranking(phase1, selection, selection_noise)),
-        phase2_ranking=tuple(ranking(study.phase2_configurations(), selection, selection_noise)),
-        overall_ranking=tuple(ranking(grid, selection, selection_noise)),
+        phase1_ranking=tuple(ranking(phase1, selection, selection_noise, lower)),
+        phase2_ranking=tuple(
+            ranking(study.phase2_configurations(), selection, selection_noise, lower)
+        ),
+        overall_ranking=tuple(ranking(grid, selection, selection_noise, lower)),
         findings=findings,
     )

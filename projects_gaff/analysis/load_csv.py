@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..run_files import COCO_KEYS, RUN_NAME
 from ..study.plan import STAGE_SETS, GaffConfig
-from .model import Configuration, RunResult, StudyData, parse_code, planned_configs
+from .model import Configuration, RunResult, StudyData, planned_configs
 
 # canonical name → accepted column names, lower case, first match wins
 ALIASES: Mapping[str, tuple[str, ...]] = {
@@ -38,9 +39,7 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
     "hours": ("time_hours", "train_hours", "training_hours"),
     "params_m": ("total_params_m", "params_m"),
 }
-COCO_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 _DONE = {"success", "finished", "complete", "completed", "done", ""}
-_EXP_CODE = re.compile(r"^(?:exp_\d{3}_)?(?P<code>s[1-4]+_r\d+_is[01]_mb[01])$")
 
 
 def is_summary_csv(path: Path) -> bool:
@@ -57,7 +56,7 @@ def is_summary_csv(path: Path) -> bool:
 def load_summary_csv(path: Path) -> StudyData:
     with open(path, encoding="utf-8", newline="") as f:
         rows = [_canonical(row) for row in csv.DictReader(f)]
-    values = [v for row in rows for k in COCO_COLUMNS if (v := _float(row.get(k))) is not None]
+    values = [v for row in rows for k in COCO_KEYS if (v := number(row.get(k))) is not None]
     scale = 100.0 if values and max(values) <= 1.0 else 1.0
     grid: dict[GaffConfig, Configuration] = {}
     missing, phase2, seen = [], [], set()
@@ -69,7 +68,7 @@ def load_summary_csv(path: Path) -> StudyData:
             continue
         seen.add(config)
         status = row.get("status", "").lower()
-        if status not in _DONE or _float(row.get("AP")) is None:
+        if status not in _DONE or number(row.get("AP")) is None:
             missing.append(f"{name}: {row.get('status') or 'no mAP'}")
             continue
         if (row.get("phase") == "2" or config != GaffConfig(config.stages)) and (
@@ -103,9 +102,11 @@ def _canonical(row: Mapping[str, str]) -> dict[str, str]:
 
 def _config(row: Mapping[str, str]) -> GaffConfig | None:
     """From the id (``exp_001_s1_r4_is0_mb0`` or ``s1_r4_is0_mb0``), else the columns."""
-    match = _EXP_CODE.match(row.get("id", ""))
-    if match:
-        return parse_code(match["code"])
+    text = row.get("id", "")
+    run = RUN_NAME.match(text)
+    config = GaffConfig.from_code(run["code"] if run else text)
+    if config is not None:
+        return config
     stages = tuple(int(s) for s in re.findall(r"[1-4]", row.get("stages", "")))
     if stages not in STAGE_SETS:
         return None
@@ -117,12 +118,12 @@ def _config(row: Mapping[str, str]) -> GaffConfig | None:
 
 
 def _run(row: Mapping[str, str], scale: float) -> RunResult:
-    test = {k: (v * scale if (v := _float(row.get(k))) is not None else None) for k in COCO_COLUMNS}
-    params_m = _float(row.get("params_m"))
+    test = {k: (v * scale if (v := number(row.get(k))) is not None else None) for k in COCO_KEYS}
+    params_m = number(row.get("params_m"))
     return RunResult(
         seed=0,
         metrics={"test": test},
-        training_hours=_float(row.get("hours")),
+        training_hours=number(row.get("hours")),
         parameters={"total": round(params_m * 1e6)} if params_m is not None else {},
     )
 
@@ -131,7 +132,8 @@ def _bool(text: str | None) -> bool:
     return (text or "").strip().lower() in ("true", "1", "yes", "t")
 
 
-def _float(text: str | None) -> float | None:
+def number(text: str | None) -> float | None:
+    """A CSV cell as a number; None for an empty, non-numeric or NaN cell."""
     try:
         value = float(text) if text not in (None, "") else None
     except ValueError:

@@ -9,32 +9,35 @@ baseline or CSSA, is read as an extra configuration grouped over its ``_seedN`` 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from ..atomic import read_csv
-from ..study.plan import PHASE_FOLDERS, STAGE_SETS, GaffConfig, phase1_plan, phase2_plan
-from ..study.runner import MANIFEST_NAME, SELECTION_NAME, SUBMITIT_FOLDER
-from ..study.status import (
+from ..run_files import (
     COCO_KEYS,
+    CONFIG_JSON,
     FAILED_RECORD,
     FINAL_RESULTS,
-    Status,
-    metric,
-    read_final_results,
-    run_status,
+    METRICS_PER_EPOCH,
+    MODEL_INFO,
+    PHASE2_SELECTION,
+    PHASE_FOLDERS,
+    RUN_NAME,
+    SEED_SUFFIX,
+    STUDY_MANIFEST,
+    SUBMITIT_FOLDER,
+    lower_is_better,
 )
+from ..study.plan import STAGE_SETS, GaffConfig, phase1_plan, phase2_plan, select_metric
+from ..study.status import Status, metric, read_final_results, read_json, run_status
+from .load_csv import number
 from .methods import fusion_method, read_yaml_config
-from .model import Configuration, RunResult, StudyData, parse_code
+from .model import Configuration, RunResult, StudyData
 
-_RUN_NAME = re.compile(r"^(?P<exp>exp_\d{3})_(?P<code>.+?)(?:_seed(?P<seed>\d+))?$")
-_SEED_SUFFIX = re.compile(r"_seed(\d+)$")
-_RUN_MARKERS = {FINAL_RESULTS, FAILED_RECORD, "config.json"}
+_RUN_MARKERS = {FINAL_RESULTS, FAILED_RECORD, CONFIG_JSON}
 # Settings that must agree for two runs to be compared (config.json keys).
 COMPARED_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "train_datasets")
 
@@ -64,7 +67,7 @@ def load_study(base: Path, extra: Sequence[Path] = ()) -> StudyData:
         for config, rs in runs.items()
     }
     if not phase2_labels:
-        missing.append("phase 2: not started (no phase2_selection.json, no phase-2 run folder)")
+        missing.append(f"phase 2: not started (no {PHASE2_SELECTION}, no phase-2 run folder)")
     extras, extra_missing = _read_extras(base, extra)
     extras = _compare_settings(grid.values(), extras)
     notes = _manifest_note(base) + [
@@ -84,15 +87,19 @@ def load_study(base: Path, extra: Sequence[Path] = ()) -> StudyData:
         seeds=seeds,
         splits=_splits([r for c in [*grid.values(), *extras] for r in c.runs]),
         notes=tuple(notes),
+        select_metric=_select_metric(base),
     )
 
 
 def read_run(folder: Path, seed: int) -> RunResult:
     """A finished run folder: final results, model info, per-epoch metrics, settings."""
     final = read_final_results(folder) or {}
-    info = _read_json(folder / "model_info.json")
+    info = read_json(folder / MODEL_INFO)
     metrics = {
-        split: {key: metric(final, split, key) for key in COCO_KEYS}
+        split: {
+            key: metric(final, split, key)
+            for key in (*COCO_KEYS, *sorted(k for k in final[split] if lower_is_better(k)))
+        }
         for split in ("val", "test")
         if isinstance(final.get(split), dict)
     }
@@ -105,8 +112,11 @@ def read_run(folder: Path, seed: int) -> RunResult:
         peak_memory_mb=final.get("peak_memory_mb"),
         parameters=info.get("parameters", {}),
         gflops=info.get("gflops"),
-        epochs=tuple(_numbers(row) for row in read_csv(folder / "metrics_per_epoch.csv")),
-        settings=_read_json(folder / "config.json"),
+        epochs=tuple(
+            {key: number(value) for key, value in row.items()}
+            for row in read_csv(folder / METRICS_PER_EPOCH)
+        ),
+        settings=read_json(folder / CONFIG_JSON),
     )
 
 
@@ -114,8 +124,8 @@ def _scan_grid(base: Path) -> Iterator[tuple[Path, tuple[GaffConfig, str, int]]]
     for folder_name in PHASE_FOLDERS.values():
         root = base / folder_name
         for folder in sorted(root.iterdir()) if root.is_dir() else []:
-            match = _RUN_NAME.match(folder.name)
-            config = parse_code(match["code"]) if match else None
+            match = RUN_NAME.match(folder.name)
+            config = GaffConfig.from_code(match["code"]) if match else None
             if folder.is_dir() and config is not None:
                 name = f"{match['exp']}_{match['code']}"
                 yield folder, (config, name, int(match["seed"] or 0))
@@ -129,14 +139,14 @@ def _found_phase2_labels(found: dict) -> list[str]:
 
 
 def _selection(base: Path) -> tuple[list[str], str | None]:
-    data = _read_json(base / SELECTION_NAME)
+    data = read_json(base / PHASE2_SELECTION)
     known = {GaffConfig(s).stage_label for s in STAGE_SETS}
     return [s for s in data.get("selection", []) if s in known], data.get("select_on")
 
 
 def _describe(folder: Path, name: str, status: Status) -> str:
     if status is Status.FAILED:
-        reason = _read_json(folder / FAILED_RECORD).get("reason", "see failed.json")
+        reason = read_json(folder / FAILED_RECORD).get("reason", f"see {FAILED_RECORD}")
         return f"{name}: FAILED ({reason})"
     return f"{name}: {status.value}"
 
@@ -146,15 +156,15 @@ def _read_extras(base: Path, extra: Sequence[Path]) -> tuple[list[Configuration]
     groups: dict[tuple[Path, str], set[Path]] = defaultdict(set)
     for root in (base, *map(Path, extra)):  # an --extra below the study is found twice
         for folder in _run_folders(root.resolve(), skip):
-            groups[(folder.parent, _SEED_SUFFIX.sub("", folder.name))].add(folder)
+            groups[(folder.parent, SEED_SUFFIX.sub("", folder.name))].add(folder)
     configs, missing = [], []
     for (parent, name), found in sorted(groups.items()):
         runs, folders = [], sorted(found)
         for folder in folders:
             status = run_status(folder)
             if status is Status.FINISHED:
-                suffix = _SEED_SUFFIX.search(folder.name)
-                runs.append(read_run(folder, int(suffix.group(1)) if suffix else 0))
+                suffix = SEED_SUFFIX.search(folder.name)
+                runs.append(read_run(folder, int(suffix["seed"]) if suffix else 0))
             else:
                 missing.append(_describe(folder, f"extra run {folder}", status))
         if runs:
@@ -197,35 +207,26 @@ def _compare_settings(grid, extras: Sequence[Configuration]) -> list[Configurati
 
 
 def _manifest_note(base: Path) -> list[str]:
-    manifest = _read_json(base / MANIFEST_NAME)
+    manifest = read_json(base / STUDY_MANIFEST)
     if not manifest:
         return []
     opts = " ".join(manifest.get("opts", [])) or "none"
     return [
-        f"study settings ({MANIFEST_NAME}): config {manifest.get('config_file')}, options {opts}"
+        f"study settings ({STUDY_MANIFEST}): config {manifest.get('config_file')}, options {opts}"
     ]
 
 
+def _select_metric(base: Path) -> str:
+    """``TEST.SELECT_METRIC`` of the study (its manifest's options and config file)."""
+    manifest = read_json(base / STUDY_MANIFEST)
+    return select_metric(manifest.get("config_file"), manifest.get("opts", []))
+
+
 def _splits(runs: Sequence[RunResult]) -> tuple[str, ...]:
-    present = {
-        split for r in runs for split, values in r.metrics.items() if values.get("AP") is not None
+    present = {  # a split with some value (AP, or a miss rate of an MR-only evaluation)
+        split
+        for r in runs
+        for split, values in r.metrics.items()
+        if any(v is not None for v in values.values())
     }
     return tuple(s for s in ("val", "test") if s in present) or ("test",)
-
-
-def _numbers(row: dict[str, str]) -> dict[str, float | None]:
-    out = {}
-    for key, value in row.items():
-        try:
-            out[key] = float(value) if value not in ("", None) else None
-        except ValueError:
-            out[key] = None
-    return out
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -44,7 +44,9 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
     methods or another late fusion)."""
     model = config.get("MODEL", {})
     mit, gaff, fusion = model.get("MIT", {}), model.get("GAFF", {}), model.get("FUSION", {})
-    stages = gaff.get("STAGES", settings.get("gaff_stages"))  # None: not recorded
+    stages = gaff.get("STAGES")  # the old stage key; None (or absent): MODEL.FUSION.STAGES
+    if stages is None:
+        stages = fusion.get("STAGES", settings.get("gaff_stages"))  # None: not recorded
     unfused = mit.get("UNFUSED_OUTPUT", settings.get("unfused_output", "sum"))
     aux = tuple(mit.get("AUX_CHANNELS", settings.get("aux_channels", DEFAULT_AUX)))
     kind = fusion.get("TYPE", settings.get("fusion_type", "gaff"))

@@ -7,15 +7,15 @@ where a number came from.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..study.plan import PHASE2_GRID, STAGE_SETS, GaffConfig
+from ..run_files import DEFAULT_SELECT_METRIC, lower_is_better
+from ..study.plan import GaffConfig, phase1_plan, phase2_plan
 
-Metrics = Mapping[str, Mapping[str, float | None]]  # split → COCO key → AP (0–100)
+# split → metric → value: COCO keys (AP, 0–100) and, when evaluated, miss rates (MR_…, %)
+Metrics = Mapping[str, Mapping[str, float | None]]
 DEFAULT_AUX = ("thermal", "event")
-_CODE = re.compile(r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RunResult:
     epochs: tuple[Mapping[str, float | None], ...] = ()  # metrics_per_epoch.csv rows
     settings: Mapping[str, object] = field(default_factory=dict)  # config.json
 
-    def metric(self, split: str, key: str = "AP") -> float | None:
+    def metric(self, split: str, key: str = DEFAULT_SELECT_METRIC) -> float | None:
         return self.metrics.get(split, {}).get(key)
 
 
@@ -72,6 +72,14 @@ class StudyData:
     seeds: int = 1
     splits: tuple[str, ...] = ("val", "test")
     notes: tuple[str, ...] = ()
+    select_metric: str = DEFAULT_SELECT_METRIC  # TEST.SELECT_METRIC of the study's runs
+
+    @property
+    def miss_rates(self) -> tuple[str, ...]:
+        """The miss-rate metrics some run reports (none in a COCO-only study)."""
+        configs = [*self.grid.values(), *self.extras]
+        keys = {k for c in configs for r in c.runs for m in r.metrics.values() for k in m}
+        return tuple(sorted(k for k in keys if lower_is_better(k)))
 
     @property
     def selection_split(self) -> str:
@@ -100,26 +108,14 @@ class StudyData:
 
 
 def phase1_configs() -> list[GaffConfig]:
-    return [GaffConfig(stages) for stages in STAGE_SETS]
+    return [e.config for e in phase1_plan()]
 
 
 def phase2_configs(stage_label: str) -> list[GaffConfig]:
-    stages = next(s for s in STAGE_SETS if GaffConfig(s).stage_label == stage_label)
-    return [GaffConfig(stages, r, shared, mb) for r, shared, mb in PHASE2_GRID]
+    """The eight grid points of one stage set, in the plan's order (default first)."""
+    return [e.config for e in phase2_plan([stage_label])]
 
 
 def planned_configs(phase2_stage_sets: Sequence[str]) -> list[GaffConfig]:
     """The study's configurations: phase 1, then phase 2's (its defaults are phase 1's)."""
-    phase2 = [c for label in phase2_stage_sets for c in phase2_configs(label)]
-    return list(dict.fromkeys(phase1_configs() + phase2))
-
-
-def parse_code(code: str) -> GaffConfig | None:
-    """``s23_r8_is1_mb0`` (the guide's configuration code) → its GaffConfig; None otherwise."""
-    match = _CODE.match(code)
-    if match is None:
-        return None
-    stages = tuple(int(s) for s in match["stages"])
-    if stages not in STAGE_SETS:
-        return None
-    return GaffConfig(stages, int(match["r"]), match["shared"] == "1", match["mb"] == "1")
+    return list(dict.fromkeys(e.config for e in phase1_plan() + phase2_plan(phase2_stage_sets)))

@@ -58,7 +58,16 @@ def _draw_row(axes: Sequence, curves: Sequence[tuple[Configuration, dict]]) -> N
 
 
 def _has_curves(config: Configuration | None) -> bool:
-    return config is not None and any(run.epochs for run in config.runs)
+    """A curve needs two epochs: a one-epoch run would be a column of dots."""
+    return config is not None and any(len(run.epochs) > 1 for run in config.runs)
+
+
+def why_no_curves(configs: Sequence[Configuration | None]) -> str:
+    """Why a curves figure was not drawn, for the report."""
+    runs = [r for c in configs if c is not None for r in c.runs]
+    if runs and all(len(r.epochs) == 1 for r in runs):
+        return "every finished run logged one epoch; a curve needs two"
+    return "no data for it yet"
 
 
 @styled

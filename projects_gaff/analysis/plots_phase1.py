@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from ..run_files import lower_is_better
 from ..study.plan import GaffConfig
+from ..study.ranking import mean_of
 from .findings import Analysis
 from .methods import METHOD_NAMES
 from .model import Configuration, RunResult
@@ -23,6 +26,17 @@ from .tables import count
 
 REFERENCE_METHODS = ("none", "rgb", "cssa")
 SIZE_KEYS = {"APs": "small", "APm": "medium", "APl": "large"}
+# COCO's short names read badly in a figure ("APl" looks like "API").
+LABELS = {key: f"AP {size}" for key, size in SIZE_KEYS.items()}
+
+
+def metric_label(key: str) -> str:
+    """A metric as a figure names it: ``AP large``, ``AP50``, ``MR reasonable all``."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def has_metric(a: Analysis, rows, key: str) -> bool:
+    return any(a.stats(result, key) for _, result in rows)
 
 
 def _references(a: Analysis, key: str) -> list[tuple[str, float, str]]:
@@ -82,7 +96,8 @@ def _bars(
         if config.stage_label in a.study.phase2_stage_sets:
             tick.set_fontweight("bold")
     ax.set_xlabel("GAFF stage set (bold: taken to phase 2)")
-    ax.set_ylabel(f"{a.split} {key} (0–100)")
+    unit = "%, lower is better" if lower_is_better(key) else "0–100"
+    ax.set_ylabel(f"{a.split} {metric_label(key)} ({unit})")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(
             loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=legend_columns, frameon=False
@@ -142,49 +157,67 @@ def plot_phase1_ap(a: Analysis, path: Path) -> Path | None:
     return save(fig, path)
 
 
+def _panels(a: Analysis, keys: Sequence[str], title, width: float = 6.5) -> Figure | None:
+    """One bar panel per metric that some stage set has (a metric without data gets no
+    empty panel); None when none has data."""
+    rows = a.study.phase1()
+    keys = [key for key in keys if has_metric(a, rows, key)]
+    if not keys:
+        return None
+    fig = figure(width * len(keys), 5)
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        _bars(ax, a, rows, key, legend_columns=1)
+        ax.set_title(title(key))
+    return fig
+
+
 @styled
 def plot_phase1_ap50_ap75(a: Analysis, path: Path) -> Path | None:
-    fig = figure(13, 5)
-    drawn = [
-        _bars(fig.add_subplot(1, 2, i + 1), a, a.study.phase1(), key, legend_columns=1)
-        for i, key in enumerate(("AP50", "AP75"))
-    ]
-    if not any(drawn):
-        return None
-    for ax, key in zip(fig.axes, ("AP50", "AP75"), strict=True):
-        ax.set_title(f"{key} (IoU {key[2:]} %) by stage set")
-    return save(fig, path)
+    fig = _panels(a, ("AP50", "AP75"), lambda key: f"{key} (IoU {key[2:]} %) by stage set")
+    return None if fig is None else save(fig, path)
 
 
 @styled
 def plot_phase1_sizes(a: Analysis, path: Path) -> Path | None:
     """Guide §6.1: do early stages help small objects, late stages large ones?"""
-    fig = figure(16, 5)
-    drawn = []
-    for i, (key, size) in enumerate(SIZE_KEYS.items()):
-        ax = fig.add_subplot(1, 3, i + 1)
-        drawn.append(_bars(ax, a, a.study.phase1(), key, legend_columns=1))
-        ax.set_title(f"{size} objects ({key})")
-    return save(fig, path) if any(drawn) else None
+    fig = _panels(
+        a, tuple(SIZE_KEYS), lambda key: f"{SIZE_KEYS[key]} objects ({metric_label(key)})", 5.3
+    )
+    return None if fig is None else save(fig, path)
+
+
+@styled
+def plot_phase1_miss_rate(a: Analysis, path: Path) -> Path | None:
+    """The miss rates (log-average, MR⁻²) per stage set, when the runs evaluated them."""
+    fig = _panels(a, a.study.miss_rates, lambda key: f"{metric_label(key)} by stage set")
+    return None if fig is None else save(fig, path)
 
 
 @styled
 def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
-    """AP against the GAFF parameter overhead (log scale) and against training time, and
-    the peak training memory of each stage set (guide §4.3 item 4)."""
+    """The selection metric (AP unless a miss rate selects) against the GAFF parameter
+    overhead (log scale) and against training time, and the peak training memory of each
+    stage set (guide §4.3 item 4)."""
     rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
-    if not any(r.parameter("gaff_total") or _hours(r) for _, r in rows):
+    if not any(
+        r.parameter("gaff_total") or mean_of(x.training_hours for x in r.runs) for _, r in rows
+    ):
         return None
     fig = figure(18, 4.8)
     axes = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2)
     x_of = (
         ("GAFF parameters (log scale)", lambda r: r.parameter("gaff_total") or None, True),
-        ("training time (hours, mean over seeds)", _hours, False),
+        (
+            "training time (hours, mean over seeds)",
+            lambda r: mean_of(x.training_hours for x in r.runs),
+            False,
+        ),
     )
-    for ax, (label, x_value, log) in zip(axes, x_of, strict=True):
+    for ax, (x_label, x_value, log) in zip(axes, x_of, strict=True):
         points = [(c, r, x) for c, r in rows if (x := x_value(r)) is not None]
         if not points:
-            ax.text(0.5, 0.5, f"{label}: not in the results", transform=ax.transAxes, ha="center")
+            ax.text(0.5, 0.5, f"{x_label}: not in the results", transform=ax.transAxes, ha="center")
             ax.set_axis_off()
             continue
         for config, result, x in points:
@@ -210,13 +243,14 @@ def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count(v)))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(5))
-        _references_and_limits(ax, a, "AP", [v for _, r, _ in points for v in _span(a, r)])
-        ax.set_xlabel(label)
-        ax.set_ylabel(f"{a.split} AP")
+        _references_and_limits(ax, a, a.metric, [v for _, r, _ in points for v in _span(a, r)])
+        ax.set_xlabel(x_label)
+        unit = "%, lower is better" if a.lower_is_better else "0–100"
+        ax.set_ylabel(f"{a.split} {metric_label(a.metric)} ({unit})")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
-    axes[0].set_title("AP vs GAFF parameter overhead")
-    axes[1].set_title("AP vs training time")
+    axes[0].set_title(f"{metric_label(a.metric)} vs GAFF parameter overhead")
+    axes[1].set_title(f"{metric_label(a.metric)} vs training time")
     _memory_bars(fig.add_subplot(1, 3, 3), a, a.study.phase1())
     return save(fig, path)
 
@@ -260,8 +294,3 @@ def _memory_bars(ax, a: Analysis, rows: Sequence[tuple[GaffConfig, Configuration
 def _span(a: Analysis, config: Configuration) -> list[float]:
     stats = a.stats(config)
     return [stats.mean - (stats.std or 0), stats.mean + (stats.std or 0)]
-
-
-def _hours(config: Configuration) -> float | None:
-    hours = [r.training_hours for r in config.runs if r.training_hours is not None]
-    return sum(hours) / len(hours) if hours else None

@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle
 
 from ..study.plan import GaffConfig
 from .findings import Analysis, Finding
-from .stats import Estimate, contrast
+from .stats import Estimate, ap, contrast, seed_stats
 from .style import combo_style, figure, save, stage_colour, styled
 
 _COLUMNS = ((False, False), (False, True), (True, False), (True, True))  # (shared, bottleneck)
@@ -21,9 +21,12 @@ _COLUMNS = ((False, False), (False, True), (True, False), (True, True))  # (shar
 
 @styled
 def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
-    """One 2 × 4 grid (r × inter-shared/merge) per phase-2 stage set, one colour scale."""
+    """One 2 × 4 grid (r × inter-shared/merge) per phase-2 stage set, one colour scale,
+    coloured by the reported split. The box marks each set's best cell by the selection
+    rule (the selection metric on the selection split), never by the test values shown."""
     labels = a.study.phase2_stage_sets
     grids = {label: _grid(a, label) for label in labels}
+    sel = a.study.selection_split
     values = [v for g in grids.values() for v in g.flatten() if not math.isnan(v)]
     if not values:
         return None
@@ -35,11 +38,13 @@ def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
     image = None
     for i, (ax, label) in enumerate(zip(axes, labels, strict=True)):
         grid = grids[label]
-        image = ax.imshow(grid, cmap="viridis", vmin=low, vmax=high if high > low else low + 1)
+        cmap = "viridis_r" if a.lower_is_better else "viridis"  # bright: better
+        image = ax.imshow(grid, cmap=cmap, vmin=low, vmax=high if high > low else low + 1)
         ax.grid(False)
         ax.set_facecolor("#e8e8e8")  # missing cells
         for (r, c), value in np.ndenumerate(grid):
-            dark = not math.isnan(value) and image.norm(value) < 0.55
+            bright = image.norm(value) > 0.45 if a.lower_is_better else image.norm(value) < 0.55
+            dark = not math.isnan(value) and bright
             text = "missing" if math.isnan(value) else f"{value:.2f}"
             ax.text(
                 c,
@@ -50,20 +55,37 @@ def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
                 fontsize=10,
                 color="white" if dark else ("gray" if math.isnan(value) else "black"),
             )
-        if not np.isnan(grid).all():
-            r, c = np.unravel_index(np.nanargmax(grid), grid.shape)
+        cell = selected_cell(a, label)
+        if cell is not None:
+            r, c = cell
             ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5))
         ax.set_xticks(range(4), [f"is{int(s)}\nmb{int(b)}" for s, b in _COLUMNS])
         ax.set_yticks([0, 1], ["r4", "r8"])
         ax.set_title(f"#{i + 1} {label}")
-    fig.colorbar(image, ax=axes, label=f"{a.split} AP (red box: best of the set)", shrink=0.9)
+    fig.colorbar(image, ax=axes, label=f"{a.split} {a.metric}", shrink=0.9)
+    fig.text(
+        0.01, -0.04, f"red box: the set's best cell on {sel} {a.metric} (the selection rule)",
+        fontsize=9, color="dimgray",
+    )  # fmt: skip
     return save(fig, path)
 
 
-def _grid(a: Analysis, label: str) -> np.ndarray:
+def selected_cell(a: Analysis, label: str) -> tuple[int, int] | None:
+    """(row, column) of the set's best cell by the selection rule: the selection metric on
+    the selection split (validation), in its direction; None without values."""
+    grid = _grid(a, label, a.study.selection_split)
+    if np.isnan(grid).all():
+        return None
+    best = np.nanargmin if a.lower_is_better else np.nanargmax
+    r, c = np.unravel_index(best(grid), grid.shape)
+    return int(r), int(c)
+
+
+def _grid(a: Analysis, label: str, split: str | None = None) -> np.ndarray:
+    """The set's 2 × 4 cells of the selection metric on ``split`` (the reported one)."""
     grid = np.full((2, 4), np.nan)
     for config, result in a.study.phase2(label):
-        stats = a.stats(result)
+        stats = seed_stats(result, ap(split or a.split, a.metric))
         if stats is not None:
             row = 0 if config.se_reduction == 4 else 1
             grid[row, _COLUMNS.index((config.inter_shared, config.merge_bottleneck))] = stats.mean
@@ -128,7 +150,7 @@ def _tick(finding: Finding) -> str:
     h = finding.hypothesis
     note = "\n(same function family)" if h.factor == "inter_shared" else ""
     agree = f"{finding.effect.agreeing}/{len(finding.effect.pairs)} pairs > 0"
-    return f"{h.code}: {h.contrast}\n{agree}\n→ {finding.verdict}{note}"
+    return f"{h.code}: {finding.contrast}\n{agree}\n→ {finding.verdict}{note}"
 
 
 @styled

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from .findings import Analysis
-from .plots_curves import plot_curves_phase1, plot_curves_phase2
+from .plots_curves import plot_curves_phase1, plot_curves_phase2, why_no_curves
 from .plots_phase1 import (
     plot_phase1_ap,
     plot_phase1_ap50_ap75,
     plot_phase1_cost,
+    plot_phase1_miss_rate,
     plot_phase1_sizes,
 )
 from .plots_phase2 import plot_interaction, plot_main_effects, plot_phase2_heatmap
@@ -32,6 +33,7 @@ PLOTS: dict[str, Callable[[Analysis, Path], Path | None]] = {
     "phase1_ap50_ap75": plot_phase1_ap50_ap75,
     "phase1_sizes": plot_phase1_sizes,
     "phase1_cost": plot_phase1_cost,
+    "phase1_miss_rate": plot_phase1_miss_rate,
     "phase2_heatmap": plot_phase2_heatmap,
     "phase2_main_effects": plot_main_effects,
     "phase2_interaction": plot_interaction,
@@ -76,6 +78,13 @@ def _header(a: Analysis) -> str:
         f"the **{a.split}** split; rankings and the best configuration use the **{sel}** "
         "split" + (" (the test split never selects a model)." if sel != a.split else "."),
     ]
+    if a.metric != "AP" or a.study.miss_rates:
+        direction = "lower is better" if a.lower_is_better else "higher is better"
+        lines.append(
+            f"Selection metric (`TEST.SELECT_METRIC`): **{a.metric}** ({direction}); it ranks, "
+            "picks the best configuration and judges H1–H3. Miss rates (MR_…) are log-average "
+            "miss rates in %, lower is better."
+        )
     if a.study.notes:
         lines.append("Notes:\n\n" + "\n".join(f"- {note}" for note in a.study.notes))
     return "\n\n".join(lines)
@@ -149,7 +158,15 @@ def _curves(a: Analysis, figures: Figures) -> str:
             "## Training curves (guide §4.3.3)",
             "Mean over seeds. The right-hand panels show the validation minus training total "
             "loss per epoch: a growing gap is overfitting (H4).",
-            image(figures.get("curves_phase1"), "Phase 1: training loss, val AP, val − train loss"),
-            image(figures.get("curves_phase2"), "Phase 2: one row per stage set"),
+            image(
+                figures.get("curves_phase1"),
+                "Phase 1: training loss, val AP, val − train loss",
+                why_no_curves([c for _, c in a.study.phase1()]),
+            ),
+            image(
+                figures.get("curves_phase2"),
+                "Phase 2: one row per stage set",
+                why_no_curves(a.study.phase2_configurations()),
+            ),
         ]
     )

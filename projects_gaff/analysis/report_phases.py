@@ -36,7 +36,7 @@ Figures = Mapping[str, Path | None]
 
 
 def selection_stats(a: Analysis, config: Configuration | None) -> SeedStats | None:
-    return seed_stats(config, ap(a.study.selection_split))
+    return seed_stats(config, ap(a.study.selection_split, a.metric))
 
 
 def rank_text(ranked: Ranked | None) -> str:
@@ -54,12 +54,17 @@ def phase1_section(a: Analysis, figures: Figures) -> str:
     parts = [
         "## Phase 1: stage selection (guide §2.2, §4.2, §6.1)",
         f"Hyper-parameters r4 / is0 / mb0. mAP columns: {split} split, mean ± seed std. "
-        f"Rank: by {sel} AP; *≈ #1*: within the seed noise of #1. Val − train loss: total "
+        f"Rank: by {sel} {a.metric}; *≈ #1*: within the seed noise of #1. Val − train loss: total "
         "losses at the last epoch (overfitting, §6.1.4).",
         _phase1_table(a),
         image(figures.get("phase1_ap"), f"Phase 1: {split} AP per stage set"),
         image(figures.get("phase1_ap50_ap75"), f"Phase 1: {split} AP50 and AP75 per stage set"),
         image(figures.get("phase1_sizes"), f"Phase 1: {split} AP per object size"),
+        *(
+            [image(figures.get("phase1_miss_rate"), f"Phase 1: {split} miss rates per stage set")]
+            if a.study.miss_rates
+            else []
+        ),
         image(
             figures.get("phase1_cost"), "Phase 1: AP vs GAFF parameter overhead and training time"
         ),
@@ -71,9 +76,10 @@ def phase1_section(a: Analysis, figures: Figures) -> str:
 
 def _phase1_table(a: Analysis) -> str:
     sel = a.study.selection_split
-    header = ["Stage config", "Seeds", "mAP", "mAP@50", "mAP@75", "Params (M)"]
+    miss_rates = a.study.miss_rates  # columns only when the runs evaluated them
+    header = ["Stage config", "Seeds", "mAP", "mAP@50", "mAP@75", *miss_rates, "Params (M)"]
     header += ["GAFF overhead", "GFLOPs", "Time (h)"]
-    header += [f"{sel} AP"] if sel != a.split else []
+    header += [f"{sel} {a.metric}"] if sel != a.split else []
     header += [f"Rank ({sel})", "Best epoch", "Val − train loss"]
     rows = []
     for config, result in a.study.phase1():
@@ -82,7 +88,7 @@ def _phase1_table(a: Analysis) -> str:
             rows.append([label, 0, "not finished", *["—"] * (len(header) - 3)])
             continue
         row = [label, len(result.runs)]
-        row += [mean_std(a.stats(result, key)) for key in ("AP", "AP50", "AP75")]
+        row += [mean_std(a.stats(result, key)) for key in ("AP", "AP50", "AP75", *miss_rates)]
         row += cost_cells(result)
         row += [mean_std(selection_stats(a, result))] if sel != a.split else []
         row += [rank_text(a.rank_of(result, a.phase1_ranking)), _best_epochs(result)]
@@ -119,7 +125,7 @@ def _ranking_line(a: Analysis) -> str:
         for r in ranking
     )
     finished = f"{len(ranking)} of {len(a.study.phase1())} stage sets finished"
-    line = f"Ranking on {sel} AP ({finished}): {ranked}."
+    line = f"Ranking on {sel} {a.metric} ({finished}): {ranked}."
     chosen = a.study.phase2_stage_sets
     if chosen:
         line += f" Phase 2 took {', '.join(chosen)}."
@@ -213,7 +219,8 @@ def _cost_line(a: Analysis) -> str:
         diff = difference(a.stats(all_stages), a.stats(best), a.noise)
         line = (
             f"All-stage fusion s1234{_gaff_params(all_stages)} vs #1 "
-            f"{best.gaff.stage_label}{_gaff_params(best)}: {a.split} AP {judged(diff, unit='')}. "
+            f"{best.gaff.stage_label}{_gaff_params(best)}: {a.split} {a.metric} "
+            f"{judged(diff, unit='')}. "
         )
     if a.selection_noise.known:
         return line + (
@@ -265,11 +272,16 @@ def phase2_section(a: Analysis, figures: Figures) -> str:
         return f"{title}\n\nPhase 2 has not run yet: no phase-2 stage set selected."
     parts = [
         title,
-        f"Δ vs default: {a.split} AP minus that of the stage set's r4 / is0 / mb0 run (2 SE: "
+        f"Δ vs default: {a.split} {a.metric} minus that of the stage set's r4 / is0 / mb0 run "
+        "(2 SE: "
         "twice the standard error from the seed noise). Rank: among all phase-2 rows, on "
-        f"{a.study.selection_split} AP.",
+        f"{a.study.selection_split} {a.metric}.",
         _sensitivity_table(a),
-        image(figures.get("phase2_heatmap"), f"Phase 2: {a.split} AP over the grid"),
+        image(
+            figures.get("phase2_heatmap"),
+            f"Phase 2: {a.split} {a.metric} over the grid; the red box marks each set's best "
+            f"cell on {a.study.selection_split} {a.metric}, the selection rule",
+        ),
         image(figures.get("phase2_main_effects"), "Phase 2: paired effect of each factor"),
         image(figures.get("phase2_interaction"), "Phase 2: r × inter-shared × merge"),
         "### Interactions (§6.2.4)",

@@ -7,6 +7,10 @@ larger than the seed noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..run_files import METRICS_PER_EPOCH
+from ..study.comparison import FUSION, MODALITY, Comparison, Method
 from .findings import Analysis, Finding, level
 from .methods import METHOD_NAMES
 from .model import Configuration
@@ -37,13 +41,22 @@ EQUIVALENCE_NOTE = (
     "do. Either way the pairs are no evidence for or against asymmetric attention; a truly "
     "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
 )
-# Where a missing reference run comes from (configs/fusion/, README "Fusion methods").
 _REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CSSA"}
-_HOW_TO_RUN = {
-    "none": "`tools/ablate.py --study fusion --only exp_101` (configs/fusion/none.yaml)",
-    "rgb": "`tools/ablate.py --study modality --only exp_201` (configs/fusion/modality/rgb.yaml)",
-    "cssa": "`tools/ablate.py --study fusion --only exp_104,exp_105,exp_106` (CSSA t0.3/0.5/0.7)",
+# Which comparison study trains each reference, and which of its methods are that reference.
+_REFERENCE_RUNS: dict[str, tuple[Comparison, Callable[[Method], bool]]] = {
+    "none": (FUSION, lambda m: m.name == "none"),
+    "rgb": (MODALITY, lambda m: m.name == "rgb"),
+    "cssa": (FUSION, lambda m: dict(m.options).get("MODEL.FUSION.TYPE") == "cssa"),
 }
+
+
+def how_to_run(reference: str) -> str:
+    """The ``tools/ablate.py`` command that trains a reference run, from the study plan."""
+    comparison, wanted = _REFERENCE_RUNS[reference]
+    plan = [e for e in comparison.plan() if wanted(e.config.method)]
+    files = ", ".join(f"{comparison.config_dir}/{e.config.method.name}.yaml" for e in plan)
+    only = ",".join(e.exp_id for e in plan)
+    return f"`tools/ablate.py --study {comparison.name} --only {only}` ({files})"
 
 
 # ---- hypotheses ------------------------------------------------------------------------
@@ -54,12 +67,13 @@ def hypotheses_section(a: Analysis) -> str:
         "## Hypotheses H1–H4 (guide §2.3)",
         "Each effect is the mean over all *pairs* of configurations that differ only in that "
         "factor (same stage set, same other two hyper-parameters) of favoured − other, so a "
-        f"positive value supports the hypothesis. H1–H3 use {a.split} AP; H4 the val − train "
+        f"positive value supports the hypothesis. H1–H3 use {a.split} {a.metric}; H4 the val − "
+        "train "
         "total loss at the last epoch. *Beyond noise*: |effect| > 2 SE, the standard error "
         "of the mean pair difference from the pooled seed noise.",
         markdown_table(
             _HYPOTHESIS_COLUMNS,
-            [_hypothesis_row(f) for f in a.findings],
+            [_hypothesis_row(f, a.metric) for f in a.findings],
         ),
     ]
     for finding in a.findings:
@@ -67,13 +81,13 @@ def hypotheses_section(a: Analysis) -> str:
     return "\n\n".join(parts)
 
 
-def _hypothesis_row(f: Finding) -> list:
+def _hypothesis_row(f: Finding, metric: str) -> list:
     h, estimate = f.hypothesis, f.effect.estimate
     digits = 3 if h.on_gap else 2
     return [
         h.code,
         h.claim,
-        h.prediction,
+        h.predicts(metric),
         number(estimate.value if estimate is not None else None, digits, sign=True),
         number(estimate.threshold if estimate is not None else None, digits),
         f"{len(f.effect.pairs)} ({f.effect.agreeing})",
@@ -84,9 +98,9 @@ def _hypothesis_row(f: Finding) -> list:
 
 def _hypothesis_text(a: Analysis, f: Finding) -> str:
     h, estimate = f.hypothesis, f.effect.estimate
-    title = f"### {h.code}: {h.claim} ({h.prediction})"
+    title = f"### {h.code}: {h.claim} ({h.predicts(a.metric)})"
     if estimate is None:
-        measure = "per-epoch losses (metrics_per_epoch.csv)" if h.on_gap else f"{a.split} AP"
+        measure = f"per-epoch losses ({METRICS_PER_EPOCH})" if h.on_gap else f"{a.split} {a.metric}"
         return (
             f"{title}\n\nNot testable yet: no two finished configurations that differ only "
             f"in {h.factor} both have {measure} (phase 2 provides these pairs)."
@@ -94,13 +108,13 @@ def _hypothesis_text(a: Analysis, f: Finding) -> str:
     digits = 3 if h.on_gap else 2
     pairs = "; ".join(_pair_text(f, p, digits) for p in f.effect.pairs)
     text = (
-        f"{title}\n\n**{f.verdict}**: {h.contrast} = "
-        f"{judged(estimate, not h.on_gap, '' if h.on_gap else ' AP', digits)}; "
+        f"{title}\n\n**{f.verdict}**: {f.contrast} = "
+        f"{judged(estimate, not h.on_gap, '' if h.on_gap else f' {a.metric}', digits)}; "
         f"{f.effect.agreeing} of "
-        f"{len(f.effect.pairs)} pairs are positive.\n\nPairs ({h.contrast}): {pairs}."
+        f"{len(f.effect.pairs)} pairs are positive.\n\nPairs ({f.contrast}): {pairs}."
     )
     if h.factor == "inter_shared":
-        text += f"\n\n*Note.* {EQUIVALENCE_NOTE} Here |{h.contrast}| = {abs(estimate.value):.2f}"
+        text += f"\n\n*Note.* {EQUIVALENCE_NOTE} Here |{f.contrast}| = {abs(estimate.value):.2f}"
         text += (
             f" against a pooled seed σ of {a.noise.sigma:.2f}."
             if a.noise.known
@@ -109,7 +123,7 @@ def _hypothesis_text(a: Analysis, f: Finding) -> str:
     if h.on_gap:
         text += (
             "\n\nThe gap is the validation minus the training total loss at the last epoch "
-            "with both (metrics_per_epoch.csv); a smaller gap means less overfitting."
+            f"with both ({METRICS_PER_EPOCH}); a smaller gap means less overfitting."
         )
     return text
 
@@ -130,7 +144,8 @@ def comparison_section(a: Analysis) -> str:
     if best is None:
         return parts[0] + "\n\nNo GAFF configuration has finished yet."
     parts.append(
-        f"Best GAFF = the study's #1 on {a.study.selection_split} AP, `{best.key}`. Δ = GAFF − "
+        f"Best GAFF = the study's #1 on {a.study.selection_split} {a.metric}, `{best.key}`. "
+        "Δ = GAFF − "
         "reference; *winner* on AP only when the difference is beyond the seed noise."
     )
     for method, title in (
@@ -142,7 +157,7 @@ def comparison_section(a: Analysis) -> str:
         if reference is None:
             parts.append(
                 f"### {title}\n\nNot run: no {_REFERENCE_NAMES[method]} run with the study's "
-                f"settings found. Run {_HOW_TO_RUN[method]} with this study's `--output-base`, "
+                f"settings found. Run {how_to_run(method)} with this study's `--output-base`, "
                 "or pass a run folder trained with the same settings with `--extra`."
             )
         else:
@@ -193,7 +208,13 @@ def relative(theirs: float | None, ours: float | None) -> str:
 
 
 def _methods_table(a: Analysis, best: Configuration) -> str:
-    header = ["Method", "Run", "Seeds", f"{a.split} AP", f"{a.study.selection_split} AP"]
+    header = [
+        "Method",
+        "Run",
+        "Seeds",
+        f"{a.split} {a.metric}",
+        f"{a.study.selection_split} {a.metric}",
+    ]
     header += ["Params (M)", "Fusion params", "GFLOPs", "Time (h)", "Settings"]
     rows = [
         [
@@ -221,11 +242,11 @@ def recommendation_section(a: Analysis) -> str:
     sel = a.study.selection_split
     first = a.overall_ranking[0]
     best_line = (
-        f"**Best configuration**: `{best.key}`, #1 of {len(a.overall_ranking)} on {sel} AP "
+        f"**Best configuration**: `{best.key}`, #1 of {len(a.overall_ranking)} on {sel} {a.metric} "
         f"({mean_std(first.stats)}, {len(best.runs)} seed(s))"
     )
     if sel != a.split:
-        best_line += f"; {a.split} AP {mean_std(a.stats(best))}"
+        best_line += f"; {a.split} {a.metric} {mean_std(a.stats(best))}"
     lines = [
         best_line + ".",
         _ties_line(a),
@@ -242,7 +263,8 @@ def _ties_line(a: Analysis) -> str:
     if len(ranking) < 2:
         return ""
     second = ranking[1]
-    gap = f"#2 `{second.key}` is {second.gap_to_best:.2f} lower on {sel} AP"
+    worse = "higher" if a.lower_is_better else "lower"
+    gap = f"#2 `{second.key}` is {second.gap_to_best:.2f} {worse} on {sel} {a.metric}"
     if not a.selection_noise.known:
         return (
             f"{gap}; with one seed per configuration that gap cannot be told from seed noise "
@@ -253,13 +275,13 @@ def _ties_line(a: Analysis) -> str:
         return f"{gap}, beyond the seed noise: the best configuration is clearly ahead."
     cheapest = min([a.best, *tied], key=lambda c: c.parameter("gaff_total") or 0)
     text = (
-        f"{len(tied)} other configuration(s) are within the seed noise of #1 on {sel} AP "
+        f"{len(tied)} other configuration(s) are within the seed noise of #1 on {sel} {a.metric} "
         f"(pooled σ {a.selection_noise.sigma:.2f}); {gap}."
     )
     if cheapest is not a.best:
         text += (
             f" The cheapest of them, `{cheapest.key}` ({count(cheapest.parameter('gaff_total'))}"
-            f" GAFF parameters vs {count(a.best.parameter('gaff_total'))}, {a.split} AP "
+            f" GAFF parameters vs {count(a.best.parameter('gaff_total'))}, {a.split} {a.metric} "
             f"{mean_std(a.stats(cheapest))}), is the choice when cost matters."
         )
     return text
@@ -296,7 +318,7 @@ def _gain_lines(a: Analysis, best: Configuration) -> list[str]:
             continue
         diff = difference(a.stats(best), a.stats(reference), a.noise)
         lines.append(
-            f"Expected gain vs {name} (`{reference.label}`, {a.split} AP "
+            f"Expected gain vs {name} (`{reference.label}`, {a.split} {a.metric} "
             f"{mean_std(a.stats(reference))}): {judged(diff)}."
         )
     return lines

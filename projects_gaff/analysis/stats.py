@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from ..run_files import DEFAULT_SELECT_METRIC
 from ..study.ranking import Ranked, SeedStats, pooled_std, rank
 from .model import Configuration, RunResult
 
@@ -28,7 +29,8 @@ FACTOR_VALUES = {
 EARLIER_SPREAD = (81.7, 83.8)
 
 
-def ap(split: str, key: str = "AP") -> Measure:
+def ap(split: str, key: str = DEFAULT_SELECT_METRIC) -> Measure:
+    """One metric of one split: a COCO AP or, when evaluated, a miss rate (``MR_…``)."""
     return lambda run: run.metric(split, key)
 
 
@@ -158,11 +160,13 @@ def paired_effect(
     return PairedEffect(factor, tuple(pairs), contrast(weights, noise))
 
 
-def ranking(configs: Iterable[Configuration], measure: Measure, noise: Noise) -> list[Ranked]:
+def ranking(
+    configs: Iterable[Configuration], measure: Measure, noise: Noise, lower_is_better: bool = False
+) -> list[Ranked]:
     """Best mean first (ties keep the given order), each flagged when it is within the seed
     noise of the best (None when the noise is unknown). ``Ranked.key`` is the key."""
     scores = {c.key: s for c in configs if (s := seed_stats(c, measure)) is not None}
-    return rank(scores, noise.sigma)
+    return rank(scores, noise.sigma, lower_is_better)
 
 
 @dataclass(frozen=True)

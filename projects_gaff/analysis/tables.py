@@ -3,12 +3,11 @@ the text, the tables and the plot labels say the same thing)."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..study.ranking import SeedStats
+from ..study.ranking import SeedStats, mean_of
 from .model import Configuration
 from .stats import EARLIER_SPREAD, Estimate
 
@@ -67,19 +66,15 @@ class CostRow:
         return "—" if value is None else self.text(value)
 
 
-def _mean(values: list) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
-
-
 COST_ROWS = (
     CostRow("Params (M)", lambda c: c.parameter("total"), lambda v: f"{v / 1e6:.2f}"),
     CostRow("Fusion params", lambda c: c.parameter("gaff_total"), count),
     CostRow("GFLOPs", lambda c: c.first.gflops, lambda v: f"{v:.1f}"),
-    CostRow("Time (h)", lambda c: _mean([r.training_hours for r in c.runs]), lambda v: f"{v:.2f}"),
-    CostRow("Inference FPS", lambda c: _mean([r.inference_fps for r in c.runs]),
+    CostRow("Time (h)", lambda c: mean_of(r.training_hours for r in c.runs),
+            lambda v: f"{v:.2f}"),
+    CostRow("Inference FPS", lambda c: mean_of(r.inference_fps for r in c.runs),
             lambda v: f"{v:.1f}", lower_is_better=False),
-    CostRow("Peak memory (GB)", lambda c: _mean([r.peak_memory_mb for r in c.runs]),
+    CostRow("Peak memory (GB)", lambda c: mean_of(r.peak_memory_mb for r in c.runs),
             lambda v: f"{v / 1024:.1f}"),
 )  # fmt: skip
 TABLE_COSTS = COST_ROWS[:4]  # the guide's table columns: parameters, overhead, GFLOPs, time
@@ -121,8 +116,9 @@ def judged(
     return f"{value}, {where} the seed noise (2 SE {estimate.threshold:.{digits}f})"
 
 
-def image(path: Path | None, caption: str) -> str:
-    """A figure of the report (linked by file name: the PNGs sit beside report.md)."""
+def image(path: Path | None, caption: str, why: str = "no data for it yet") -> str:
+    """A figure of the report (linked by file name: the PNGs sit beside report.md); ``why``
+    says why it was not drawn."""
     if path is None:
-        return f"*{caption}: not drawn (no data for it yet).*"
+        return f"*{caption}: not drawn ({why}).*"
     return f"![{caption}]({path.name})\n\n*{caption}.*"

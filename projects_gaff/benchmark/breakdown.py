@@ -87,7 +87,7 @@ def _hook_components(model: nn.Module, timer: ComponentTimer) -> list:
     bottom_up = model.backbone.bottom_up
     handles = timer.attach("backbone+fpn", model.backbone)
     handles += timer.attach("bottom_up", bottom_up)
-    for block in bottom_up.gaff.values():
+    for block in bottom_up.fusion.values():
         handles += timer.attach("fusion", block)
     handles += timer.attach("rpn", model.proposal_generator)
     handles += timer.attach("roi_heads", model.roi_heads)

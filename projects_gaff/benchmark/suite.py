@@ -131,7 +131,7 @@ def build_workloads(settings: Settings) -> tuple[list[Workload], dict[str, dict]
                 else "off",
                 "compiled": is_compiled(workload.model),
                 "backbone": cfg.MODEL.MIT.NAME,
-                "fusion_stages": "".join(map(str, bottom_up.gaff_stages)) or "none",
+                "fusion_stages": "".join(map(str, bottom_up.fusion_stages)) or "none",
                 "params_m": parameter_breakdown(workload.model)["total"] / 1e6,
                 "gflops": count_gflops(
                     workload.model, workload.channels, settings.height, settings.width

@@ -8,6 +8,7 @@ import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 from torch import nn
 
+from ..fusion import fusion_stages
 from .compile import eager
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,9 @@ def parameter_breakdown(model: nn.Module) -> dict[str, int]:
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "rgb_stream": _count(bottom_up.rgb),
         "aux_stream": _count(bottom_up.aux),
-        "gaff_total": _count(bottom_up.gaff),
+        "gaff_total": _count(bottom_up.fusion),
     }
-    parts.update({f"gaff_stage{stage}": _count(block) for stage, block in bottom_up.gaff.items()})
+    parts.update({f"gaff_stage{stage}": _count(block) for stage, block in bottom_up.fusion.items()})
     parts["fpn"] = _count(fpn) - _count(bottom_up)
     parts["rpn"] = _count(model.proposal_generator)
     parts["roi_heads"] = _count(model.roi_heads)
@@ -62,7 +63,7 @@ def model_info(model: nn.Module, cfg) -> dict:
         "gflops": count_gflops(model, len(cfg.MODEL.PIXEL_MEAN), h, w),
         "gflops_input_size": [h, w],
         "backbone": cfg.MODEL.MIT.NAME,
-        "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
+        "gaff_stages": list(fusion_stages(cfg)),
         "fusion_type": cfg.MODEL.FUSION.TYPE,
         "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
         "fusion_late": cfg.MODEL.FUSION.LATE,

@@ -18,9 +18,10 @@ from detectron2.utils.collect_env import collect_env_info
 from detectron2.utils.env import seed_all_rng
 from detectron2.utils.logger import setup_logger
 
+from .. import add_gaff_config  # the package import registers the model (PointRend idiom)
 from ..atomic import atomic_write_json, atomic_write_text
-from ..config import add_gaff_config
 from ..data import register_datasets_from_config, split_manifest
+from ..fusion import fusion_stages
 from ..run_files import (
     CHECKPOINT_DIR,
     CONFIG_JSON,
@@ -91,7 +92,7 @@ def study_fields(cfg: CfgNode) -> dict:
 
     return {
         "backbone": cfg.MODEL.MIT.NAME,
-        "gaff_stages": list(cfg.MODEL.GAFF.STAGES),
+        "gaff_stages": list(fusion_stages(cfg)),
         "fusion_type": cfg.MODEL.FUSION.TYPE,
         "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
         "fusion_late": cfg.MODEL.FUSION.LATE,

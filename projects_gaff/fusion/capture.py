@@ -1,6 +1,6 @@
 """Read the attention of the fusion blocks during a forward pass, through forward hooks.
 
-The study guide's §7.2 saved tensors with ``torch.save`` lines inside the block; here the
+The study guide saved tensors with ``torch.save`` lines inside the block; here the
 model stays untouched and any caller (``tools/visualize_attention.py``, the guidance loss)
 opens :func:`capture_attention` around its forward pass.
 """
@@ -14,8 +14,8 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..gaff import InterModalityAttention, SEBlock
 from .cssa import ECA, SpatialAttention
+from .gaff import InterModalityAttention, SEBlock
 from .gated import FusionGate
 
 # stage -> name -> tensor. Channel weights are (B, C): "se_rgb", "se_aux" (GAFF SE),
@@ -39,7 +39,7 @@ def fusion_blocks(model: nn.Module) -> dict[int, nn.Module]:
     module = getattr(model, "module", model)  # DistributedDataParallel
     module = getattr(module, "backbone", module)
     module = getattr(module, "bottom_up", module)
-    return {int(stage): block for stage, block in module.gaff.items()}
+    return {int(stage): block for stage, block in module.fusion.items()}
 
 
 def _record(

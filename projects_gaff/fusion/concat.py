@@ -1,4 +1,4 @@
-"""Concatenation + 1x1 conv + norm: the simplest learned fusion (guide §8.2 item 1)."""
+"""Concatenation + 1x1 conv + norm: the simplest learned fusion ."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import torch
 from detectron2.layers import get_norm
 from torch import nn
 
+from .registry import FUSION_REGISTRY
+from .spec import FusionSpec
 
+
+@FUSION_REGISTRY.register_as("concat")
 class ConcatFusion(nn.Module):
     """``norm(conv1x1([rgb, aux]))``, 2C -> C, no conv bias (the norm has one).
 
@@ -19,10 +23,9 @@ class ConcatFusion(nn.Module):
         self.conv = nn.Conv2d(2 * channels, channels, 1, bias=False)
         self.norm = get_norm(norm, channels)
 
+    @classmethod
+    def from_spec(cls, spec: FusionSpec, channels: int) -> ConcatFusion:
+        return cls(channels, spec.norm)
+
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(torch.cat([x_rgb, x_aux], dim=1)))
-
-
-def concat_param_count(channels: int) -> int:
-    """2C² conv weights + 2C norm parameters (γ, β)."""
-    return 2 * channels * channels + 2 * channels

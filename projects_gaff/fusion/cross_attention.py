@@ -1,4 +1,4 @@
-"""Transformer-style cross-attention fusion (guide §8.2 item 4).
+"""Transformer-style cross-attention fusion.
 
 Each stream attends to the other with the MiT's own efficient attention (keys and values
 from a map shrunk by the stage's ``sr_ratio``, the stage's number of heads), pre-norm and
@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from ..mit import LAYER_NORM_EPS, EfficientSelfAttention, init_mit_weights
-from .concat import ConcatFusion, concat_param_count
+from .concat import ConcatFusion
+from .registry import FUSION_REGISTRY
+from .spec import FusionSpec
 
 
 class CrossModalAttention(nn.Module):
@@ -33,6 +35,7 @@ class CrossModalAttention(nn.Module):
         return tokens.transpose(1, 2).reshape(b, c, h, w)
 
 
+@FUSION_REGISTRY.register_as("xattn")
 class CrossAttentionFusion(nn.Module):
     """RGB attends to aux and aux to RGB (separate weights), then concat + 1x1 conv + norm."""
 
@@ -46,17 +49,11 @@ class CrossAttentionFusion(nn.Module):
             attention.apply(init_mit_weights)  # as a MiT block's attention starts
         self.merge = ConcatFusion(channels, norm)
 
+    @classmethod
+    def from_spec(cls, spec: FusionSpec, channels: int) -> CrossAttentionFusion:
+        return cls(channels, spec.attn_heads, spec.attn_sr_ratio, spec.norm)
+
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         rgb = self.rgb_from_aux(x_rgb, x_aux)
         aux = self.aux_from_rgb(x_aux, x_rgb)
         return self.merge(rgb, aux)
-
-
-def cross_attention_param_count(channels: int, sr_ratio: int) -> int:
-    """Per direction: two LayerNorms (4C), q (C² + C), kv (2C² + 2C), proj (C² + C) and,
-    when sr_ratio > 1, the reduction conv (C²·sr² + C) with its LayerNorm (2C); then the
-    concat merge (2C² + 2C)."""
-    c = channels
-    reduction = c * c * sr_ratio**2 + 3 * c if sr_ratio > 1 else 0
-    direction = 4 * c + 4 * c * c + 4 * c + reduction
-    return 2 * direction + concat_param_count(c)

@@ -20,6 +20,9 @@ import math
 import torch
 from torch import nn
 
+from .registry import FUSION_REGISTRY
+from .spec import FusionSpec
+
 CSSA_THRESHOLDS = (0.3, 0.5, 0.7)  # the values the earlier study compared
 
 
@@ -58,6 +61,7 @@ class SpatialAttention(nn.Module):
         )
 
 
+@FUSION_REGISTRY.register_as("cssa")
 class CSSABlock(nn.Module):
     """Fuse two (B, C, H, W) maps by channel switching, then spatial attention."""
 
@@ -74,6 +78,10 @@ class CSSABlock(nn.Module):
         self.eca_aux = ECA(kernel_size)
         self.spatial = SpatialAttention()
 
+    @classmethod
+    def from_spec(cls, spec: FusionSpec, channels: int) -> CSSABlock:
+        return cls(channels, spec.cssa_threshold, spec.cssa_kernel_size)
+
     def _switch(self, x: torch.Tensor, other: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         scores = scores[:, :, None, None]
         return torch.where(scores < self.threshold, other, scores * x)
@@ -82,8 +90,3 @@ class CSSABlock(nn.Module):
         rgb = self._switch(x_rgb, x_aux, self.eca_rgb(x_rgb))
         aux = self._switch(x_aux, x_rgb, self.eca_aux(x_aux))
         return self.spatial(rgb, aux) * (rgb + aux) / 2
-
-
-def cssa_param_count(channels: int, kernel_size: int = 0) -> int:
-    """Two ECA kernels of size k (ECA's adaptive k for C when ``kernel_size`` is 0)."""
-    return 2 * (kernel_size or eca_kernel_size(channels))

@@ -1,4 +1,4 @@
-"""Gated GAFF (guide §8.1 item 4): a learned gate decides, per channel and position, how
+"""Gated GAFF: a learned gate decides, per channel and position, how
 much of the GAFF output replaces the RGB features."""
 
 from __future__ import annotations
@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..gaff import GAFFBlock, gaff_param_count
+from .gaff import GAFFBlock
+from .registry import FUSION_REGISTRY
+from .spec import FusionSpec
 
 
 class FusionGate(nn.Module):
@@ -21,6 +23,7 @@ class FusionGate(nn.Module):
         return torch.sigmoid(self.conv(torch.cat([x_rgb, x_aux], dim=1)))
 
 
+@FUSION_REGISTRY.register_as("gated")
 class GatedGAFF(nn.Module):
     """``gate * GAFF(rgb, aux) + (1 - gate) * rgb``: the fused map falls back to the RGB
     features where the gate judges fusion unhelpful. The GAFF block must keep the width C."""
@@ -30,11 +33,10 @@ class GatedGAFF(nn.Module):
         self.gaff = gaff
         self.gate = FusionGate(channels)
 
+    @classmethod
+    def from_spec(cls, spec: FusionSpec, channels: int) -> GatedGAFF:
+        return cls(GAFFBlock(channels, **spec.gaff_options()), channels)
+
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         gate = self.gate(x_rgb, x_aux)
         return gate * self.gaff(x_rgb, x_aux) + (1 - gate) * x_rgb
-
-
-def gated_param_count(channels: int, **gaff_options) -> int:
-    """The GAFF block's count plus the gate's 2C² weights and C biases."""
-    return gaff_param_count(channels, **gaff_options) + 2 * channels * channels + channels

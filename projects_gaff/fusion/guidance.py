@@ -2,7 +2,7 @@
 
 In "Guided Attentive Feature Fusion for Multispectral Pedestrian Detection" (Zhang et al.)
 the attention maps are supervised by masks drawn from the ground-truth boxes; the study
-guide's block has no such loss (DESIGN_NOTES §2.6). Here it is optional and off by default
+guide's block has no such loss. Here it is optional and off by default
 (MODEL.GAFF.GUIDANCE_WEIGHT 0): for each fused GAFF stage the two gates, averaged over
 channels, are pushed by binary cross-entropy towards the box mask at that stage's resolution.
 """
@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from detectron2.structures import Instances
 
 from ..mit import STAGE_STRIDES
-from .build import GAFF_TYPES, FusionSpec
 from .capture import GATE_NAMES, AttentionMaps
 
 
@@ -48,22 +47,3 @@ def guidance_loss(maps: AttentionMaps, instances: list[Instances]) -> torch.Tens
     if not terms:
         raise RuntimeError("no inter-modality gate was recorded: is a GAFF stage fused?")
     return torch.stack(terms).mean()
-
-
-def check_guidance(weight: float, meta_architecture: str, specs: dict[int, FusionSpec]) -> None:
-    """Fail at build time on a guidance weight that would silently do nothing."""
-    if weight < 0:
-        raise ValueError(f"MODEL.GAFF.GUIDANCE_WEIGHT={weight} must be >= 0 (0: off)")
-    if not weight:
-        return
-    if meta_architecture != "GuidedRCNN":
-        raise ValueError(
-            f"MODEL.GAFF.GUIDANCE_WEIGHT={weight} needs MODEL.META_ARCHITECTURE 'GuidedRCNN' "
-            f"(got {meta_architecture!r}), the detector that hands the boxes to the loss"
-        )
-    if not any(spec.type in GAFF_TYPES for spec in specs.values()):
-        raise ValueError(
-            f"MODEL.GAFF.GUIDANCE_WEIGHT={weight} supervises GAFF's inter-modality gates, but "
-            f"no stage fuses with {GAFF_TYPES} (stages: "
-            f"{ {s: spec.type for s, spec in specs.items()} })"
-        )

@@ -1,6 +1,6 @@
-"""A fused map whose width differs from the stage's (guide §7.3 item 1, ``out_channels``).
+"""A fused map whose width differs from the stage's (``MODEL.GAFF.OUT_CHANNELS``).
 
-After a fused stage both streams continue from the fused map (DESIGN_NOTES §2.4), and the
+After a fused stage both streams continue from the fused map, and the
 next MiT stage expects the stage width C. The FPN gets the fused map at its own width; a
 1x1 conv + norm maps it back to C for the streams.
 """
@@ -26,8 +26,3 @@ class ProjectedFusion(nn.Module):
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         """The fused map for the FPN; :attr:`project` turns it into the streams' input."""
         return self.block(x_rgb, x_aux)
-
-
-def projection_param_count(channels: int, out_channels: int) -> int:
-    """out·C conv weights + 2C norm parameters."""
-    return out_channels * channels + 2 * channels

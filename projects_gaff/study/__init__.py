@@ -1,40 +1,40 @@
 """The GAFF ablation study (guide §2, §5) and the fusion-method / modality comparisons
-(§8.2): plan, runner, executors, summary. CLI: ``tools/ablate.py``."""
+(§8.2): plan, runner, executors, summary. CLI: ``tools/ablate.py``.
 
-from .comparison import COMPARISONS, FUSION, MODALITY, Comparison, Method, MethodConfig
-from .executors import ProcessLauncher, SlurmOptions, SubmititLauncher, TrainCommand, execute
-from .lock import LockHeldError, StudyLock
-from .plan import Experiment, GaffConfig, Run, parse_stage_label, phase1_plan, phase2_plan
-from .runner import Study, StudyError, StudyOptions
-from .status import Status, read_final_results, run_status
-from .summary import COMPARISON_COLUMNS, SUMMARY_COLUMNS
+The runner and the executors (submitit, tqdm) load on first use, so the analysis can read
+the plan and the run folders without them.
+"""
 
-__all__ = [
-    "COMPARISONS",
-    "COMPARISON_COLUMNS",
-    "FUSION",
-    "MODALITY",
-    "SUMMARY_COLUMNS",
-    "Comparison",
-    "Experiment",
-    "GaffConfig",
-    "LockHeldError",
-    "Method",
-    "MethodConfig",
-    "ProcessLauncher",
-    "Run",
-    "SlurmOptions",
-    "Status",
-    "Study",
-    "StudyError",
-    "StudyLock",
-    "StudyOptions",
-    "SubmititLauncher",
-    "TrainCommand",
-    "execute",
-    "parse_stage_label",
-    "phase1_plan",
-    "phase2_plan",
-    "read_final_results",
-    "run_status",
-]
+import importlib
+
+_EXPORTS = {
+    ".comparison": ("COMPARISONS", "FUSION", "MODALITY", "Comparison", "Method", "MethodConfig"),
+    ".executors": (
+        "ProcessLauncher",
+        "SlurmOptions",
+        "SubmititLauncher",
+        "TrainCommand",
+        "execute",
+    ),
+    ".lock": ("LockHeldError", "StudyLock"),
+    ".plan": (
+        "Experiment",
+        "GaffConfig",
+        "Run",
+        "parse_stage_label",
+        "phase1_plan",
+        "phase2_plan",
+    ),
+    ".options": ("StudyError", "StudyOptions"),
+    ".runner": ("Study",),
+    ".status": ("Status", "read_final_results", "run_status"),
+    ".summary": ("COMPARISON_COLUMNS", "SUMMARY_COLUMNS"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name], __name__), name)

@@ -12,12 +12,11 @@ order, so a method appended later never renames an existing folder.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .plan import COMPARISON_FOLDERS, Experiment
 
-STAGES_KEY = "MODEL.GAFF.STAGES"
+STAGES_KEY = "MODEL.FUSION.STAGES"
 DEFAULT_STAGES = (2, 3)
 _RGB_PLUS_ONE = (
     ("MODEL.PIXEL_MEAN", "[123.675, 116.28, 103.53, 127.5]"),
@@ -163,12 +162,3 @@ MODALITY = Comparison(
 
 COMPARISONS = {c.name: c for c in (FUSION, MODALITY)}
 STUDIES = ("gaff", *COMPARISONS)
-
-
-def parse_stages(text: str) -> tuple[int, ...]:
-    """``3``, ``23``, ``2,3``, ``s23`` or ``[2, 3]`` → ``(2, 3)``."""
-    match = re.fullmatch(r"s?\[?([1-4](?:[ ,+]*[1-4])*)\]?", text.strip())
-    stages = tuple(sorted({int(c) for c in match.group(1) if c.isdigit()})) if match else ()
-    if not stages:
-        raise ValueError(f"{text!r} is not a set of MiT stages 1-4 (e.g. 3, 23, 2,3 or s234)")
-    return stages

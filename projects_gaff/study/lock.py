@@ -16,7 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-LOCK_NAME = "ablate.lock"
+from ..run_files import STUDY_LOCK
+
+LOCK_NAME = STUDY_LOCK
 logger = logging.getLogger(__name__)
 
 

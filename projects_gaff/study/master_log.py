@@ -6,11 +6,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-MASTER_LOG_NAME = "master_log.txt"
-
 
 class MasterLog:
-    """Events: STUDY, LOCK, PLAN, SELECT, RANK, WARN, SKIP, START, RESUME, END, FAILED."""
+    """Events: STUDY, LOCK, PLAN, SELECT, RANK, WARN, SKIP, START, INTERRUPTED, RESUME, END,
+    FAILED."""
 
     def __init__(self, path: Path, echo: Callable[[str], None] | None = None):
         self.path = Path(path)

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-PHASE_FOLDERS = {1: "phase1_stage_selection", 2: "phase2_hyperparameter_tuning"}
+import yaml
+
+from ..run_files import (
+    DEFAULT_SELECT_METRIC,
+    GAFF_CODE_PARTS,
+    PHASE_FOLDERS,
+    RUN_NAME,
+    experiment_id,
+    seed_suffix,
+)
+
 # The comparison studies (.comparison) use their name as their phase. Kept apart from
 # PHASE_FOLDERS (the GAFF grid's folders, which projects_gaff.analysis scans as such).
 COMPARISON_FOLDERS = {"fusion": "fusion_comparison", "modality": "modality_comparison"}
+SELECT_METRIC_KEY = "TEST.SELECT_METRIC"
 STAGE_SETS: tuple[tuple[int, ...], ...] = (
     (1,), (2,), (3,), (4,), (2, 3), (3, 4), (2, 3, 4), (1, 2, 3, 4),
 )  # fmt: skip
@@ -51,7 +62,7 @@ class GaffConfig:
     def opts(self) -> list[str]:
         """Detectron2 options that select this configuration."""
         return [
-            "MODEL.GAFF.STAGES", str(list(self.stages)),
+            "MODEL.FUSION.STAGES", str(list(self.stages)),
             "MODEL.GAFF.SE_REDUCTION", str(self.se_reduction),
             "MODEL.GAFF.INTER_MODE", "shared" if self.inter_shared else "separate",
             "MODEL.GAFF.MERGE_BOTTLENECK", str(self.merge_bottleneck),
@@ -65,6 +76,15 @@ class GaffConfig:
             "inter_shared": self.inter_shared,
             "merge_bottleneck": self.merge_bottleneck,
         }
+
+    @classmethod
+    def from_code(cls, code: str) -> GaffConfig | None:
+        """``s23_r8_is1_mb0`` → its configuration; None for any other text or stage set."""
+        match = GAFF_CODE_PARTS.match(code)
+        stages = tuple(int(s) for s in match["stages"]) if match else ()
+        if stages not in STAGE_SETS:
+            return None
+        return cls(stages, int(match["r"]), match["shared"] == "1", match["mb"] == "1")
 
 
 @dataclass(frozen=True)
@@ -81,7 +101,7 @@ class Experiment:
 
     @property
     def exp_id(self) -> str:
-        return f"exp_{self.number:03d}"
+        return experiment_id(self.number)
 
     @property
     def name(self) -> str:
@@ -105,8 +125,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        suffix = f"_seed{self.seed}" if self.seed else ""
-        return self.experiment.name + suffix
+        return self.experiment.name + seed_suffix(self.seed)
 
     @property
     def folder(self) -> Path:
@@ -146,18 +165,29 @@ def unique_runs(experiments: Iterable[Experiment], seeds: int) -> list[Run]:
     return [run for e in experiments if not e.reused for run in e.runs(seeds)]
 
 
-_LABEL = re.compile(r"^(?:exp_\d{3}_)?s?\[?([1-4](?:[ ,+]*[1-4])*)\]?(?:_r\d+_is[01]_mb[01])?$")
+def parse_stages(text: str) -> tuple[int, ...]:
+    """``3``, ``23``, ``2,3``, ``s23`` or ``[2, 3]`` → ``(2, 3)``."""
+    match = re.fullmatch(r"s?\[?([1-4](?:[ ,+]*[1-4])*)\]?", text.strip())
+    stages = tuple(sorted({int(c) for c in match.group(1) if c.isdigit()})) if match else ()
+    if not stages:
+        raise ValueError(f"{text!r} is not a set of MiT stages 1-4 (e.g. 3, 23, 2,3 or s234)")
+    return stages
 
 
 def parse_stage_label(text: str) -> str:
-    """``s23``, ``23``, ``[2, 3]`` or a phase-1 experiment name → ``s23``."""
+    """``s23``, ``23``, ``[2, 3]`` or a phase-1 experiment name or id → ``s23``."""
     phase1 = {e.config.stage_label: e for e in phase1_plan()}
     by_id = {e.exp_id: e.config.stage_label for e in phase1.values()}
     text = text.strip()
     if text in by_id:
         return by_id[text]
-    match = _LABEL.match(text)
-    label = "s" + re.sub(r"[^1-4]", "", match.group(1)) if match else None
+    run = RUN_NAME.match(text)
+    code = run["code"] if run else text
+    config = GaffConfig.from_code(code)
+    try:
+        label = config.stage_label if config else GaffConfig(parse_stages(code)).stage_label
+    except ValueError:
+        label = None
     if label not in phase1:
         raise ValueError(
             f"{text!r} is not a phase-1 stage configuration; choose from {', '.join(phase1)}"
@@ -168,3 +198,24 @@ def parse_stage_label(text: str) -> str:
 def matches(experiment: Experiment, only: Iterable[str]) -> bool:
     """``--only`` accepts full names (``exp_003_s3_r4_is0_mb0``) or ids (``exp_003``)."""
     return any(item in (experiment.name, experiment.exp_id) for item in only)
+
+
+def select_metric(config_file: Path | str | None, opts: Sequence[str] = ()) -> str:
+    """The metric that picks the best checkpoint and phase 2's stage sets: the last
+    ``TEST.SELECT_METRIC`` in ``opts``, else the config file's (following ``_BASE_``), else
+    ``AP``. Read as YAML, so neither Detectron2 nor torch is needed."""
+    given = dict(zip(opts[::2], opts[1::2], strict=False))
+    if SELECT_METRIC_KEY in given:
+        return str(given[SELECT_METRIC_KEY])
+    path = Path(config_file) if config_file else None
+    while path is not None and path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            break
+        test = data.get("TEST") if isinstance(data, Mapping) else None
+        if isinstance(test, Mapping) and "SELECT_METRIC" in test:
+            return str(test["SELECT_METRIC"])
+        base = data.get("_BASE_") if isinstance(data, Mapping) else None
+        path = path.parent / base if base else None
+    return DEFAULT_SELECT_METRIC

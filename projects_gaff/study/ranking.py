@@ -32,6 +32,12 @@ class SeedStats:
         return statistics.stdev(self.values) if self.n > 1 else None
 
 
+def mean_of(values: Iterable) -> float | None:
+    """Mean of the numbers among ``values`` (None, text and missing values skipped)."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return statistics.fmean(numbers) if numbers else None
+
+
 def pooled_std(groups: Iterable[SeedStats]) -> float | None:
     """Seed-to-seed standard deviation pooled over every configuration with ≥ 2 seeds
     (noise is a property of the training recipe, so all configurations share it)."""
@@ -59,15 +65,19 @@ class Ranked:
     within_noise_of_best: bool | None
 
 
-def rank(scores: Mapping[str, SeedStats], sigma: float | None) -> list[Ranked]:
-    """Best mean first; ties keep the mapping's order (the plan's order)."""
-    ordered = sorted(scores.items(), key=lambda item: -item[1].mean)
+def rank(
+    scores: Mapping[str, SeedStats], sigma: float | None, lower_is_better: bool = False
+) -> list[Ranked]:
+    """Best mean first (the smallest for a miss rate); ties keep the mapping's order (the
+    plan's order). ``gap_to_best`` is how much worse than #1, always ≥ 0."""
+    sign = 1.0 if lower_is_better else -1.0
+    ordered = sorted(scores.items(), key=lambda item: sign * item[1].mean)
     if not ordered:
         return []
     best = ordered[0][1]
     return [
-        Ranked(key, stats, i + 1, best.mean - stats.mean, within_noise(best, stats, sigma))
-        for i, (key, stats) in enumerate(ordered)
+        Ranked(key, s, i + 1, sign * (s.mean - best.mean), within_noise(best, s, sigma))
+        for i, (key, s) in enumerate(ordered)
     ]
 
 

@@ -17,13 +17,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_json
-
-COCO_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-FINAL_RESULTS = "final_results.json"
-FAILED_RECORD = "failed.json"
-CONSOLE_LOG = "console.log"
-LAST_CHECKPOINT = Path("checkpoints") / "last_checkpoint"
-EXIT_REASONS = {2: "config or data error", 3: "loss became NaN/inf"}
+from ..run_files import (
+    COCO_KEYS,
+    CONSOLE_LOG,
+    DEFAULT_SELECT_METRIC,
+    EXIT_REASONS,
+    FAILED_RECORD,
+    FINAL_RESULTS,
+    LAST_CHECKPOINT,
+    TRAINING_LOG,
+    lower_is_better,
+)
 
 
 class Status(str, enum.Enum):
@@ -35,14 +39,15 @@ class Status(str, enum.Enum):
 
 
 def read_final_results(run_dir: Path) -> dict | None:
-    """The run's final results, or None unless the file parses and has every test metric
-    (a metric may be null: COCO has no AP for an object size absent from the split)."""
-    try:
-        results = json.loads((run_dir / FINAL_RESULTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The run's final results, or None unless the file parses and has every COCO test
+    metric (a metric may be null: COCO has no AP for an object size absent from the split)
+    or, for a miss-rate-only evaluation, its miss rates."""
+    results = read_json(run_dir / FINAL_RESULTS)
+    test = results.get("test")
+    if not isinstance(test, dict):
         return None
-    test = results.get("test") if isinstance(results, dict) else None
-    if not isinstance(test, dict) or not all(k in test for k in COCO_KEYS):
+    coco = all(k in test for k in COCO_KEYS)
+    if not (coco or any(lower_is_better(k) for k in test)):  # a miss-rate-only evaluation
         return None
     return results if "completed_at" in results else None
 
@@ -73,7 +78,7 @@ def describe_exit(returncode: int | None) -> str:
 
 def log_tail(run_dir: Path, lines: int = 25) -> str:
     """Last lines of the run's console output (stdout + stderr), else of training.log."""
-    for name in (CONSOLE_LOG, "training.log"):
+    for name in (CONSOLE_LOG, TRAINING_LOG):
         path = run_dir / name
         if path.is_file():
             text = path.read_text(encoding="utf-8", errors="replace").rstrip()
@@ -98,6 +103,16 @@ def clear_failure(run_dir: Path) -> None:
     (run_dir / FAILED_RECORD).unlink(missing_ok=True)
 
 
-def metric(results: dict, split: str, key: str = "AP") -> float | None:
+def metric(results: dict, split: str, key: str = DEFAULT_SELECT_METRIC) -> float | None:
     value = results.get(split, {}).get(key)
     return float(value) if _is_number(value) and not math.isnan(value) else None
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object file, or ``{}`` when it is absent, unreadable or not an object (the
+    readers treat every optional run file this way)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

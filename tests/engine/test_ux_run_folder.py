@@ -59,10 +59,10 @@ def test_other_config_is_refused_unless_told(tmp_path):
     out = _finished_folder(tmp_path)
     same = make_cfg(QUICK, "OUTPUT_DIR", str(out))
     assert check_run_folder(same) == []  # rerunning the same experiment is allowed
-    other = make_cfg(QUICK, "OUTPUT_DIR", str(out), "MODEL.GAFF.STAGES", "[4]")
+    other = make_cfg(QUICK, "OUTPUT_DIR", str(out), "MODEL.FUSION.STAGES", "[4]")
     with pytest.raises(RunFolderError, match=r"STAGES: \[2, 3\] -> \[4\].*--overwrite"):
         check_run_folder(other)
-    expected = ["MODEL.GAFF.STAGES: [2, 3] -> [4]"]
+    expected = ["MODEL.FUSION.STAGES: [2, 3] -> [4]"]
     assert check_run_folder(other, resume=True) == expected
     assert check_run_folder(other, overwrite=True) == expected
     assert check_run_folder(other, eval_only=True) == expected

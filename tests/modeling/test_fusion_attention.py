@@ -18,7 +18,7 @@ from projects_gaff.fusion import capture_attention
 def test_capture_records_every_map_at_its_stage_resolution():
     cfg = make_cfg(
         CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
-        "MODEL.GAFF.STAGES", "[1, 2, 3]",
+        "MODEL.FUSION.STAGES", "[1, 2, 3]",
         "MODEL.FUSION.STAGE_TYPES", "['cssa', 'gated', 'gaff', 'none']",
     )  # fmt: skip
     backbone = build_backbone(cfg).eval()

@@ -7,9 +7,10 @@ import pytest
 import torch
 from conftest import CONFIGS, make_cfg
 from detectron2.modeling import build_backbone
+from fusion_formulas import fusion_params, gaff_params
 
-from projects_gaff.fusion import GUIDE_GAFF, FusionSpec, fusion_param_count, fusion_specs_from_cfg
-from projects_gaff.gaff import gaff_param_count
+from projects_gaff.backbone import TwoStreamMiT
+from projects_gaff.fusion import GUIDE_GAFF, FusionSpec, fusion_specs_from_cfg
 from projects_gaff.mit import MIT_SPECS
 
 DIMS = MIT_SPECS["mit_b0"].dims
@@ -30,7 +31,7 @@ def bottom_up(config, *opts, device: str = "cpu"):
 @pytest.mark.parametrize("config", STUDY_CONFIGS, ids=lambda p: p.name)
 def test_existing_configs_keep_their_meaning(config):
     cfg = make_cfg(config)
-    assert fusion_specs_from_cfg(cfg) == dict.fromkeys(sorted(cfg.MODEL.GAFF.STAGES), GUIDE_GAFF)
+    assert fusion_specs_from_cfg(cfg) == dict.fromkeys(sorted(cfg.MODEL.FUSION.STAGES), GUIDE_GAFF)
 
 
 @pytest.mark.parametrize("config", FUSION_CONFIGS, ids=lambda p: p.relative_to(CONFIGS).as_posix())
@@ -38,22 +39,22 @@ def test_fusion_configs_add_exactly_their_formula(config):
     """Each config's fused stages, and nothing else, account for its extra parameters."""
     model, cfg = bottom_up(config, device="meta")
     specs = fusion_specs_from_cfg(cfg)
-    assert sorted(int(s) for s in model.gaff) == sorted(specs)
-    expected = sum(fusion_param_count(spec, DIMS[s - 1]) for s, spec in specs.items())
-    assert n_params(model.gaff) == expected
+    assert sorted(int(s) for s in model.fusion) == sorted(specs)
+    expected = sum(fusion_params(spec, DIMS[s - 1]) for s, spec in specs.items())
+    assert n_params(model.fusion) == expected
     streams = {"rgb": 3, "aux": len(cfg.MODEL.MIT.AUX_CHANNELS)}
     for name, stream in model.streams().items():
-        assert stream.patch_embed1.proj.in_channels == streams[name]
-    assert n_params(model) - n_params(model.gaff) == sum(map(n_params, model.streams().values()))
+        assert stream.patch_embed.proj.in_channels == streams[name]
+    assert n_params(model) - n_params(model.fusion) == sum(map(n_params, model.streams().values()))
 
 
 def test_per_stage_se_reduction():
     model, _ = bottom_up(
-        CONFIGS / "fusion" / "gaff_se_per_stage.yaml", "MODEL.GAFF.STAGES", "[1, 2, 3, 4]",
+        CONFIGS / "fusion" / "gaff_se_per_stage.yaml", "MODEL.FUSION.STAGES", "[1, 2, 3, 4]",
         device="meta",
     )  # fmt: skip
     for s, r in zip((1, 2, 3, 4), (2, 4, 8, 16), strict=True):
-        assert n_params(model.gaff[str(s)]) == gaff_param_count(DIMS[s - 1], r, False)
+        assert n_params(model.fusion[str(s)]) == gaff_params(DIMS[s - 1], r, False)
 
 
 def test_mixed_stage_types_train_every_parameter():
@@ -63,11 +64,11 @@ def test_mixed_stage_types_train_every_parameter():
     torch.manual_seed(0)
     model, _ = bottom_up(
         CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
-        "MODEL.GAFF.STAGES", "[1, 2, 3, 4]",
+        "MODEL.FUSION.STAGES", "[1, 2, 3, 4]",
         "MODEL.FUSION.STAGE_TYPES", "['cssa', 'gaff', 'add', 'concat']",
         "MODEL.GAFF.OUT_CHANNELS", "96",
     )  # fmt: skip
-    assert [type(model.gaff[s]).__name__ for s in "1234"] == [
+    assert [type(model.fusion[s]).__name__ for s in "1234"] == [
         "CSSABlock",
         "ProjectedFusion",
         "AddFusion",
@@ -100,7 +101,7 @@ def test_late_fusion_leaves_the_streams_unfused():
         rgb, aux = late.rgb(x[:, :3]), late.aux(x[:, 3:])
     for stage in ("stage1", "stage4"):
         torch.testing.assert_close(out["late"][stage], out["none"][stage])
-    torch.testing.assert_close(out["late"]["stage3"], late.gaff["3"](rgb[2], aux[2]))
+    torch.testing.assert_close(out["late"]["stage3"], late.fusion["3"](rgb[2], aux[2]))
     torch.testing.assert_close(out["late"]["stage2"], out["mid"]["stage2"])
     assert not torch.allclose(out["late"]["stage4"], out["mid"]["stage4"])
 
@@ -118,7 +119,7 @@ def test_late_and_cross_attention_fusion_train_every_parameter(config):
 
 def test_cross_attention_takes_each_stage_s_mit_geometry():
     _, cfg = bottom_up(
-        CONFIGS / "fusion" / "xattn.yaml", "MODEL.GAFF.STAGES", "[1, 4]", device="meta"
+        CONFIGS / "fusion" / "xattn.yaml", "MODEL.FUSION.STAGES", "[1, 4]", device="meta"
     )
     specs = fusion_specs_from_cfg(cfg)
     assert [(specs[s].attn_heads, specs[s].attn_sr_ratio) for s in (1, 4)] == [(1, 8), (8, 1)]
@@ -126,11 +127,11 @@ def test_cross_attention_takes_each_stage_s_mit_geometry():
 
 def test_add_fusion_and_type_none():
     model, _ = bottom_up(CONFIGS / "fusion" / "add.yaml", device="meta")
-    assert n_params(model.gaff) == 0 and sorted(model.gaff) == ["2", "3"]
+    assert n_params(model.fusion) == 0 and sorted(model.fusion) == ["2", "3"]
     none, _ = bottom_up(
-        CONFIGS / "fusion" / "none.yaml", "MODEL.GAFF.STAGES", "[2, 3]", device="meta"
+        CONFIGS / "fusion" / "none.yaml", "MODEL.FUSION.STAGES", "[2, 3]", device="meta"
     )
-    assert len(none.gaff) == 0
+    assert len(none.fusion) == 0
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_add_fusion_and_type_none():
 def test_modality_ablations_build_only_their_streams(config, streams, channels):
     model, cfg = bottom_up(CONFIGS / "fusion" / "modality" / config, device="meta")
     assert len(cfg.MODEL.PIXEL_MEAN) == channels
-    assert {k: s.patch_embed1.proj.in_channels for k, s in model.streams().items()} == streams
+    assert {k: s.patch_embed.proj.in_channels for k, s in model.streams().items()} == streams
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,7 @@ def test_removed_stream_ignores_its_channels(config, ignored):
         (("MODEL.FUSION.STAGE_TYPES", "['gaff', 'x', 'add', 'add']"), r"has \['x'\]"),
         (
             ("MODEL.FUSION.STAGE_TYPES", "['gaff', 'none', 'add', 'add']"),
-            "'none' for stage 2, which MODEL.GAFF.STAGES",
+            "'none' for stage 2, which MODEL.FUSION.STAGES",
         ),
         (("MODEL.GAFF.STAGE_SE_REDUCTIONS", "[4, 8]"), "STAGE_SE_REDUCTIONS"),
         (("MODEL.GAFF.STAGE_SE_REDUCTIONS", "[4, 3, 8, 8]"), "SE reduction 3"),
@@ -204,7 +205,5 @@ def test_config_errors_are_clear(opts, message):
 
 
 def test_spec_mapping_must_match_the_fused_stages():
-    from projects_gaff.backbone import TwoStreamMiT
-
     with pytest.raises(ValueError, match="fusion specs for stages"):
-        TwoStreamMiT("mit_b0", gaff_stages=(2, 3), fusion={2: FusionSpec()})
+        TwoStreamMiT("mit_b0", fusion_stages=(2, 3), fusion_spec={2: FusionSpec()})

@@ -6,32 +6,25 @@ import itertools
 
 import pytest
 import torch
+from fusion_formulas import ECA_K, fusion_params
+from fusion_formulas import gaff_params as gaff
 
-from projects_gaff.config import FUSION_TYPES
 from projects_gaff.fusion import (
+    FUSION_REGISTRY,
     GUIDE_GAFF,
-    CSSABlock,
     FusionSpec,
-    GatedGAFF,
     ProjectedFusion,
     build_fusion,
-    eca_kernel_size,
-    fusion_param_count,
 )
-from projects_gaff.gaff import GAFFBlock
+from projects_gaff.fusion.cssa import CSSABlock, eca_kernel_size
+from projects_gaff.fusion.gaff import GAFFBlock
+from projects_gaff.fusion.gated import GatedGAFF
 
 
 def n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def gaff(c: int, r: int = 4, out: int | None = None, se: bool = True, tied: bool = False) -> int:
-    """DESIGN_NOTES §3 (direct merge), written out independently of the implementation."""
-    out = out or c
-    return (4 * c * c // r if se else 0) + (2 if tied else 4) * c * c + 2 * c * out + 2 * out
-
-
-ECA_K = {32: 3, 64: 3, 160: 5, 320: 5, 512: 5}  # ECA-Net: odd(|(log2 C + 1) / 2|)
 VARIANTS = {
     "gaff": (FusionSpec(), lambda c: gaff(c)),
     "gaff_r8": (FusionSpec(se_reduction=8), lambda c: gaff(c, 8)),
@@ -63,19 +56,31 @@ VARIANTS = {
 
 
 def test_every_type_has_a_variant_here():
-    assert {spec.type for spec, _ in VARIANTS.values()} | {"none"} == set(FUSION_TYPES)
+    assert {spec.type for spec, _ in VARIANTS.values()} | {"none"} == set(FUSION_REGISTRY.types())
+
+
+@pytest.mark.parametrize("name", [name for name, _ in FUSION_REGISTRY])
+def test_each_registered_method_is_built_from_its_spec(name):
+    """The registry maps each MODEL.FUSION.TYPE to one class; build_fusion asks it."""
+    cls = FUSION_REGISTRY.get(name)
+    spec = FusionSpec(type=name, attn_heads=2)
+    assert type(build_fusion(spec, 32)) is cls
+    assert type(cls.from_spec(spec, 32)) is cls
+    with pytest.raises(KeyError, match="No object named 'mean'"):
+        build_fusion(FusionSpec(type="mean"), 32)
 
 
 @pytest.mark.parametrize("variant, c", list(itertools.product(VARIANTS, [32, 64, 160, 320, 512])))
 def test_param_count_matches_formula(variant, c):
     spec, formula = VARIANTS[variant]
-    assert n_params(build_fusion(spec, c)) == fusion_param_count(spec, c) == formula(c)
+    assert n_params(build_fusion(spec, c)) == fusion_params(spec, c) == formula(c)
 
 
 def test_published_cssa_example_is_the_guide_s_order_of_magnitude():
-    """Guide §1.3: GAFF at C=320 has ~355x CSSA's parameters; here 717,440 vs 10."""
-    assert fusion_param_count(GUIDE_GAFF, 320) == 717_440
-    assert fusion_param_count(FusionSpec(type="cssa"), 320) == 10
+    """The guide: GAFF at C=320 has ~355x CSSA's parameters; here 717,440 vs 10."""
+    assert n_params(build_fusion(GUIDE_GAFF, 320)) == fusion_params(GUIDE_GAFF, 320) == 717_440
+    cssa = FusionSpec(type="cssa")
+    assert n_params(build_fusion(cssa, 320)) == fusion_params(cssa, 320) == 10
     assert [eca_kernel_size(c) for c in ECA_K] == list(ECA_K.values())
 
 

@@ -42,7 +42,7 @@ def test_guidance_loss_decreases_on_a_tiny_overfit_run():
     cfg = make_cfg(
         CONFIGS / "quick" / "gaff_s23.yaml",
         "MODEL.META_ARCHITECTURE", "GuidedRCNN", "MODEL.GAFF.GUIDANCE_WEIGHT", "1.0",
-        "MODEL.GAFF.STAGES", "[2]", "MODEL.FPN.OUT_CHANNELS", "32",
+        "MODEL.FUSION.STAGES", "[2]", "MODEL.FPN.OUT_CHANNELS", "32",
         "MODEL.RPN.PRE_NMS_TOPK_TRAIN", "200", "MODEL.RPN.POST_NMS_TOPK_TRAIN", "50",
         "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
     )  # fmt: skip

@@ -8,8 +8,8 @@ from conftest import CONFIGS, make_cfg
 from detectron2.modeling import build_backbone, build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from fusion_formulas import gaff_params
 
-from projects_gaff.gaff import gaff_param_count
 from projects_gaff.mit import MIT_SPECS
 
 STUDY_CONFIGS = sorted(p.name for p in CONFIGS.glob("*.yaml") if not p.name.startswith("Base"))
@@ -55,11 +55,11 @@ def test_build_model_for_every_config(config):
     cfg = make_cfg(CONFIGS / config)
     model = build_model(cfg)
     bottom_up = model.backbone.bottom_up
-    assert sorted(int(s) for s in bottom_up.gaff) == sorted(cfg.MODEL.GAFF.STAGES)
+    assert sorted(int(s) for s in bottom_up.fusion) == sorted(cfg.MODEL.FUSION.STAGES)
     assert cfg.MODEL.GAFF.SE_REDUCTION == 4 and cfg.MODEL.GAFF.INTER_MODE == "separate"
     assert not cfg.MODEL.GAFF.MERGE_BOTTLENECK
     if config in STAGES:
-        assert list(cfg.MODEL.GAFF.STAGES) == STAGES[config]
+        assert list(cfg.MODEL.FUSION.STAGES) == STAGES[config]
 
 
 def test_phase1_configs_default_to_mit_b1():
@@ -130,7 +130,7 @@ def test_backbone_output_shapes_and_strides(h, w):
 @pytest.mark.parametrize("stages", [[1], [3], [2, 3], [3, 4], [1, 2, 3, 4]])
 @pytest.mark.parametrize("variant", ["mit_b0", "mit_b1"])
 def test_param_count_changes_by_the_gaff_formula(stages, variant):
-    def count(gaff_stages, *opts):
+    def count(fusion_stages, *opts):
         cfg = make_cfg(
             CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
             "MODEL.MIT.NAME",
@@ -139,7 +139,7 @@ def test_param_count_changes_by_the_gaff_formula(stages, variant):
             "meta",
             *opts,
         )
-        cfg.MODEL.GAFF.STAGES = gaff_stages
+        cfg.MODEL.FUSION.STAGES = fusion_stages
         with torch.device("meta"):
             return n_params(build_model(cfg))
 
@@ -148,7 +148,7 @@ def test_param_count_changes_by_the_gaff_formula(stages, variant):
         ((), 4, False),
         (("MODEL.GAFF.SE_REDUCTION", 8, "MODEL.GAFF.MERGE_BOTTLENECK", True), 8, True),
     ]:
-        expected = sum(gaff_param_count(dims[s - 1], r, bottleneck) for s in stages)
+        expected = sum(gaff_params(dims[s - 1], r, bottleneck) for s in stages)
         assert count(stages, *opts) - count([], *opts) == expected
 
 
@@ -178,7 +178,7 @@ def test_auxiliary_channel_subset():
         "[58.395, 57.12, 57.375, 64.0]",
     )
     model = build_model(cfg)
-    assert model.backbone.bottom_up.aux.patch_embed1.proj.in_channels == 1
+    assert model.backbone.bottom_up.aux.patch_embed.proj.in_channels == 1
     model.train()
     with EventStorage():
         assert torch.isfinite(sum(model(training_batch(channels=4)).values()))
@@ -187,7 +187,7 @@ def test_auxiliary_channel_subset():
 @pytest.mark.parametrize(
     "opts, message",
     [
-        (("MODEL.GAFF.STAGES", "[5]"), r"MODEL.GAFF.STAGES \[5\] has \[5\]"),
+        (("MODEL.FUSION.STAGES", "[5]"), r"MODEL.FUSION.STAGES \[5\] has \[5\]"),
         (("MODEL.GAFF.SE_REDUCTION", 0), "SE reduction 0"),
         (("MODEL.GAFF.INTER_MODE", "cross"), "INTER_MODE 'cross'"),
         (("MODEL.MIT.NAME", "mit_b9"), "MODEL.MIT.NAME 'mit_b9'"),

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from ablate_cli import check_options
 from conftest import CONFIGS, REPO_ROOT, make_cfg, study_options
 
-from projects_gaff.study import FUSION, MODALITY, Study, StudyError
-from projects_gaff.study.comparison import DEFAULT_STAGES, parse_stages
+from projects_gaff.study import FUSION, MODALITY, StudyError
+from projects_gaff.study.comparison import DEFAULT_STAGES
+from projects_gaff.study.plan import parse_stages
 
 ABLATE = str(REPO_ROOT / "tools" / "ablate.py")
 FUSION_NAMES = [
@@ -38,10 +40,10 @@ def test_fusion_and_modality_plans_are_named_numbered_and_foldered():
     at3 = FUSION.plan((3,))
     assert [e.name for e in at3][:3] == ["exp_101_none", "exp_102_add_s3", "exp_103_concat_s3"]
     assert at3[3].config.opts() == [
-        "MODEL.GAFF.STAGES", "[3]", "MODEL.FUSION.TYPE", "cssa",
+        "MODEL.FUSION.STAGES", "[3]", "MODEL.FUSION.TYPE", "cssa",
         "MODEL.FUSION.CSSA.THRESHOLD", "0.3",
     ]  # fmt: skip
-    assert at3[0].config.opts() == ["MODEL.GAFF.STAGES", "[]", "MODEL.FUSION.TYPE", "none"]
+    assert at3[0].config.opts() == ["MODEL.FUSION.STAGES", "[]", "MODEL.FUSION.TYPE", "none"]
     assert FUSION.summary_name == "summary_fusion_comparison.csv"
 
 
@@ -54,7 +56,7 @@ def test_each_method_is_its_config_file(comparison):
         p.stem for p in folder.glob("*.yaml")
     )
     base = make_cfg()
-    assert tuple(base.MODEL.GAFF.STAGES) == DEFAULT_STAGES
+    assert tuple(base.MODEL.FUSION.STAGES) == DEFAULT_STAGES
     for experiment in comparison.plan():
         from_plan = make_cfg(CONFIGS / "Base-GAFF-RCNN-FPN.yaml", *experiment.config.opts())
         from_file = make_cfg(folder / f"{experiment.config.method.name}.yaml")
@@ -85,16 +87,16 @@ def test_bad_fusion_stages_are_refused(text):
         ({"phase": "1"}, "--phase: GAFF-study options"),
         ({"top_k_from": ("s3",)}, "--top-k-from: GAFF-study options"),
         ({"opts": ("MODEL.FUSION.TYPE", "add")}, "MODEL.FUSION.TYPE is set for each run"),
-        ({"opts": ("MODEL.GAFF.STAGES", "[3]")}, "MODEL.GAFF.STAGES is set for each run"),
+        ({"opts": ("MODEL.FUSION.STAGES", "[3]")}, "MODEL.FUSION.STAGES is set for each run"),
         ({"only": ("exp_005",)}, "not in the fusion study"),
         ({"only": ("exp_1",)}, "--only takes exp_NNN"),
     ],
 )
 def test_bad_comparison_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(study_options(tmp_path, study="fusion", **kw))
+        check_options(study_options(tmp_path, study="fusion", **kw))
     with pytest.raises(StudyError, match="--fusion-stages is for --study fusion"):
-        Study(study_options(tmp_path, fusion_stages=(3,)))
+        check_options(study_options(tmp_path, fusion_stages=(3,)))
 
 
 def test_fusion_dry_run_prints_the_table_and_writes_nothing(tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from ablate_cli import check_options
 from conftest import REPO_ROOT, study_options
 
 from projects_gaff.study import (
@@ -15,6 +16,7 @@ from projects_gaff.study import (
     phase1_plan,
     phase2_plan,
 )
+from projects_gaff.study.dry_run import plan_table
 from projects_gaff.study.plan import unique_runs
 
 ABLATE = str(REPO_ROOT / "tools" / "ablate.py")
@@ -73,7 +75,7 @@ def test_run_options_select_the_configuration():
     assert run.name == "exp_015_s23_r8_is1_mb1_seed1"
     assert str(run.folder) == "phase2_hyperparameter_tuning/exp_015_s23_r8_is1_mb1_seed1"
     assert exp.config.opts() == [
-        "MODEL.GAFF.STAGES", "[2, 3]", "MODEL.GAFF.SE_REDUCTION", "8",
+        "MODEL.FUSION.STAGES", "[2, 3]", "MODEL.GAFF.SE_REDUCTION", "8",
         "MODEL.GAFF.INTER_MODE", "shared", "MODEL.GAFF.MERGE_BOTTLENECK", "True",
     ]  # fmt: skip
 
@@ -97,7 +99,7 @@ def test_unknown_stage_labels_are_refused(text):
     "kw, message",
     [
         ({"opts": ("SEED", "3")}, "SEED is set for each run by the plan"),
-        ({"opts": ("MODEL.GAFF.STAGES", "[3]")}, "MODEL.GAFF.STAGES is set"),
+        ({"opts": ("MODEL.FUSION.STAGES", "[3]")}, "MODEL.FUSION.STAGES is set"),
         ({"opts": ("SOLVER.EPOCHS",)}, "KEY VALUE pairs"),
         ({"only": ("exp_3",)}, "--only takes exp_NNN"),
         ({"only": ("exp_003_s4_r4_is0_mb0",)}, "no such phase-1 experiment"),
@@ -110,7 +112,7 @@ def test_unknown_stage_labels_are_refused(text):
 )
 def test_bad_options_are_one_clear_error(tmp_path, kw, message):
     with pytest.raises(StudyError, match=message):
-        Study(study_options(tmp_path, **kw))
+        check_options(study_options(tmp_path, **kw))
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
@@ -136,8 +138,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
 
 def test_dry_run_without_complete_phase1(tmp_path):
     study = Study(study_options(tmp_path))
-    table = study.plan_table()
+    table = plan_table(study)
     assert len([line for line in table.splitlines() if line.startswith("exp_")]) == 8
     assert "phase 2: top-3 of phase 1 × 8 once phase 1 is complete" in table
     with pytest.raises(StudyError, match="phase 2 needs a complete phase 1"):
-        Study(study_options(tmp_path, phase="2")).plan_table()
+        plan_table(Study(study_options(tmp_path, phase="2")))

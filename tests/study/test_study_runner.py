@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import pickle
+import re
 import socket
 import stat
 import subprocess
@@ -38,6 +39,7 @@ from projects_gaff.study import (
     run_status,
 )
 from projects_gaff.study.ranking import SeedStats, pooled_std, rank, top_k, within_noise
+from projects_gaff.study.selection import select
 
 FAKE_TRAIN = r"""
 import json, os, sys, time
@@ -50,7 +52,7 @@ while rest[0].startswith("--"):
         rest.pop(0)
 opts = dict(zip(rest[::2], rest[1::2]))
 code = "s{}_r{}_is{}_mb{}".format(
-    "".join(str(s) for s in json.loads(opts["MODEL.GAFF.STAGES"])),
+    "".join(str(s) for s in json.loads(opts["MODEL.FUSION.STAGES"])),
     opts.get("MODEL.GAFF.SE_REDUCTION", "4"),
     int(opts.get("MODEL.GAFF.INTER_MODE", "separate") == "shared"),
     int(opts.get("MODEL.GAFF.MERGE_BOTTLENECK", "False") == "True"))
@@ -64,7 +66,10 @@ if spec.get("fail"):
 time.sleep(spec.get("sleep", 0))
 offset = spec.get("noise", [0.0] * 8)[seed]
 coco = lambda ap: {"AP": ap, "AP50": ap + 10, "AP75": ap - 5, "APs": 1.0, "APm": 2.0, "APl": 3.0}
-json.dump({"val": coco(spec["val"] + offset), "test": coco(spec["test"] + offset),
+val, test = coco(spec["val"] + offset), coco(spec["test"] + offset)
+if "mr" in spec:  # a miss-rate evaluation too (TEST.EVALUATORS ["coco", "miss_rate"])
+    val["MR_reasonable_all"], test["MR_reasonable_all"] = spec["mr"], spec["mr"] + 1
+json.dump({"val": val, "test": test,
            "best_val_AP": spec["val"] + offset, "training_hours": 0.5, "inference_fps": 20.0,
            "peak_memory_mb": 1000.0, "completed_at": "now"}, open(out + "/final_results.json", "w"))
 json.dump({"parameters": {"total": 1000 + len(code), "gaff_total": len(code)}, "gflops": 1.5},
@@ -168,10 +173,10 @@ def test_fusion_study_runs_each_method_with_its_options(fake):
     calls = {Path(c["opts"]["OUTPUT_DIR"]).name: c["opts"] for c in fake.calls()}
     assert len(calls) == 16 and all(c["SOLVER.EPOCHS"] == "2" for c in calls.values())
     cssa = calls["exp_104_cssa_t03_s3"]
-    assert (cssa["MODEL.GAFF.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
+    assert (cssa["MODEL.FUSION.STAGES"], cssa["MODEL.FUSION.TYPE"]) == ("[3]", "cssa")
     assert cssa["MODEL.FUSION.CSSA.THRESHOLD"] == "0.3"
     assert calls["exp_109_gaff_tied_s3"]["MODEL.GAFF.INTER_MODE"] == "tied"
-    assert calls["exp_101_none"]["MODEL.GAFF.STAGES"] == "[]"
+    assert calls["exp_101_none"]["MODEL.FUSION.STAGES"] == "[]"
     assert (base / "fusion_comparison" / "exp_114_gaff_guided_s3").is_dir()
     rows = read_csv(base / "summary_fusion_comparison.csv")
     assert list(rows[0]) == COMPARISON_COLUMNS
@@ -248,7 +253,45 @@ def test_partial_run_resumes_and_broken_results_are_not_finished(fake):
     assert calls["s3_r4_is0_mb0"]["resume"] and not calls["s4_r4_is0_mb0"]["resume"]
     log = (base / "master_log.txt").read_text()
     assert "RESUME  exp_003_s3_r4_is0_mb0 from checkpoints/model_0000003.pth" in log
+    assert (
+        "INTERRUPTED exp_003_s3_r4_is0_mb0: an earlier attempt stopped after "
+        "checkpoints/model_0000003.pth; resumed"
+    ) in log  # the killed attempt is in the master log (issue 17)
     assert "START   exp_004_s4_r4_is0_mb0" in log
+    assert "INTERRUPTED exp_004" not in log
+
+
+def test_select_metric_miss_rate_ranks_phase1_and_fills_the_summary(fake):
+    """TEST.SELECT_METRIC MR_…: phase 2 takes the lowest val miss rate (s4 here, while s3
+    has the best val AP), and the summary gains the miss-rate columns."""
+    mr = {f"{s}_r4_is0_mb0": {"mr": 20.0 + i} for i, s in enumerate(
+        ("s4", "s34", "s3", "s1", "s2", "s23", "s234", "s1234"))}  # fmt: skip
+    scores = {key: {**SCORES.get(key, {}), **value} for key, value in mr.items()}
+    scores["default"] = {**SCORES["default"], "mr": 40.0}
+    opts = ("TEST.SELECT_METRIC", "MR_reasonable_all")
+    study, base = fake(scores, top_k=1, opts=opts)
+    assert study.run() == 0
+    assert json.loads((base / "phase2_selection.json").read_text())["selection"] == ["s4"]
+    log = (base / "master_log.txt").read_text()
+    assert "phase 1 by val MR_reasonable_all" in log and re.search(r"#1 s4 +20\.00", log)
+    assert "val MR_reasonable_all 20.00, test MR_reasonable_all 21.00" in log
+    header = (base / "summary_all_experiments.csv").read_text().splitlines()[0].split(",")
+    at = header.index("val_AP50")
+    assert header[at + 1 : at + 3] == ["MR_reasonable_all", "val_MR_reasonable_all"]
+    assert "val_MR_reasonable_all_gap_to_best" in header and "val_AP_gap_to_best" not in header
+    rows = summary(base)
+    s34 = rows["1/exp_006_s34_r4_is0_mb0"]
+    assert (s34["rank"], s34["val_MR_reasonable_all"], s34["MR_reasonable_all"]) == (
+        "2", "21.0", "22.0",
+    )  # fmt: skip
+    assert s34["val_MR_reasonable_all_gap_to_best"] == "1.0"
+
+
+def test_a_study_without_miss_rates_keeps_its_summary_columns(fake):
+    study, base = fake(phase="1", only=("exp_003",))
+    assert study.run() == 0
+    header = (base / "summary_all_experiments.csv").read_text().splitlines()[0].split(",")
+    assert header == SUMMARY_COLUMNS
 
 
 @pytest.mark.parametrize(
@@ -283,7 +326,7 @@ def test_seeds_give_mean_std_and_noise_flags(fake):
     s1 = rows["1/exp_001_s1_r4_is0_mb0"]
     assert s1["val_AP"] == "32.0"
     # Ranking phase 1 for phase 2: the cut between #2 (s3) and #3 is inside the noise.
-    selection = Study(dataclasses.replace(study.o, phase="2", top_k=2)).select()
+    selection = select(base, dataclasses.replace(study.o, phase="2", top_k=2))
     assert selection.requested == ["s4", "s3"]
     notes = dict(selection.notes)
     assert "pooled seed std 2.00" in notes["RANK"] and "within seed noise" not in notes["RANK"]
@@ -414,7 +457,7 @@ def test_slurm_submission_and_reattach(tmp_path, monkeypatch):
     argv = submitted.function.argv()
     assert argv[1:6] == [command.script, "--config-file", command.config_file, "--num-gpus", "2"]
     assert argv[-2:] == ["OUTPUT_DIR", str(tmp_path / run.folder)]
-    assert "MODEL.GAFF.STAGES" in argv and "[3]" in argv
+    assert "MODEL.FUSION.STAGES" in argv and "[3]" in argv
 
     # A new runner finds the job still queued and waits for it instead of resubmitting.
     again = SubmititLauncher("slurm", tmp_path / "submitit", resources)

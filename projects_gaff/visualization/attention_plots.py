@@ -1,6 +1,6 @@
-"""Figures of captured attention (:func:`capture_attention`): SE / ECA channel weights as bar
-charts, spatial maps overlaid on the RGB and thermal images. Imported on demand (not by the
-package), and through matplotlib's Figure API, so no GUI backend or pyplot state is involved.
+"""Figures of captured attention (:func:`projects_gaff.fusion.capture_attention`): SE / ECA
+channel weights as bar charts, spatial maps overlaid on the RGB and thermal images. Drawn
+through matplotlib's Figure API, so no GUI backend or pyplot state is involved.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from ..fusion.capture import AttentionMaps
 from ..mit import STAGE_STRIDES
-from .capture import AttentionMaps
 
 TITLES = {
     "se_rgb": "RGB SE weights",

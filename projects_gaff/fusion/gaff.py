@@ -1,10 +1,9 @@
-"""Guided Attentive Feature Fusion block, exactly as the study guide §1.2-1.3 specifies.
+"""Guided Attentive Feature Fusion block (Zhang et al., WACV 2021), as the study guide
+specifies it (README, "Fusion methods").
 
 No biases in the SE, inter-attention or merge convolutions; BatchNorm (or the configured
-norm) in the merge. The parameter count of a block is :func:`gaff_param_count`. Two
-variants of the guide's extension list are switches of the block, off by default:
-GAFF-Lite without SE (§8.1 item 1) and learnable weights of the cross-modal residual
-(§7.3 item 3).
+norm) in the merge. Two variants of the guide's extension list are switches of the block,
+off by default: GAFF-Lite without SE and learnable weights of the cross-modal residual.
 """
 
 from __future__ import annotations
@@ -13,7 +12,10 @@ import torch
 from detectron2.layers import get_norm
 from torch import nn
 
-from .config import INTER_MODES
+from .registry import FUSION_REGISTRY
+from .spec import FusionSpec
+
+INTER_MODES = ("separate", "shared", "tied")
 
 
 class SEBlock(nn.Module):
@@ -41,14 +43,17 @@ class InterModalityAttention(nn.Module):
     """Cross-modal gates w_rgb<-aux and w_aux<-rgb from the concatenated streams.
 
     ``separate``: two 2C->C 1x1 convs. ``shared``: one 2C->2C conv whose output is split
-    in two; the same function family as ``separate`` (DESIGN_NOTES §2). ``tied``: one
+    in two; the same function family as ``separate`` (a test proves it). ``tied``: one
     2C->C conv applied to [rgb, aux] and to [aux, rgb], a truly symmetric gate.
     """
 
     def __init__(self, channels: int, mode: str = "separate"):
         super().__init__()
         if mode not in INTER_MODES:
-            raise ValueError(f"inter-attention mode {mode!r} is not one of {INTER_MODES}")
+            raise ValueError(
+                f"MODEL.GAFF.INTER_MODE {mode!r} is not one of {INTER_MODES} (the "
+                "inter-attention mode)"
+            )
         self.mode = mode
         c2 = 2 * channels
         if mode == "separate":
@@ -87,6 +92,7 @@ def _conv_norm(in_channels: int, out_channels: int, norm: str) -> list[nn.Module
     return [nn.Conv2d(in_channels, out_channels, 1, bias=False), get_norm(norm, out_channels)]
 
 
+@FUSION_REGISTRY.register_as("gaff")
 class GAFFBlock(nn.Module):
     """Fuse two (B, C, H, W) maps into one (B, out, H, W) map.
 
@@ -124,26 +130,12 @@ class GAFFBlock(nn.Module):
             layers = _conv_norm(2 * channels, out_channels, norm)
         self.merge = nn.Sequential(*layers)
 
+    @classmethod
+    def from_spec(cls, spec: FusionSpec, channels: int) -> GAFFBlock:
+        return cls(channels, out_channels=spec.fused_channels(channels), **spec.gaff_options())
+
     def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
         w_rgb_from_aux, w_aux_from_rgb = self.inter_attn(x_rgb, x_aux)
         rgb_guided = self.se_rgb(x_rgb) + self.alpha_rgb(w_rgb_from_aux * x_aux)
         aux_guided = self.se_aux(x_aux) + self.alpha_aux(w_aux_from_rgb * x_rgb)
         return self.merge(torch.cat([rgb_guided, aux_guided], dim=1))
-
-
-def gaff_param_count(
-    channels: int,
-    se_reduction: int,
-    merge_bottleneck: bool,
-    out_channels: int | None = None,
-    inter_mode: str = "separate",
-    use_se: bool = True,
-    learnable_alpha: bool = False,
-) -> int:
-    """Learnable parameters of one block: the formula of DESIGN_NOTES §3 (``tied``: 2C²;
-    GAFF-Lite: no SE term; learnable alpha: 2 more)."""
-    c, out = channels, out_channels or channels
-    se = 2 * (2 * c * (c // se_reduction)) if use_se else 0
-    inter = 2 * c * c if inter_mode == "tied" else 4 * c * c
-    merge = 2 * c * c + 2 * c + c * out + 2 * out if merge_bottleneck else 2 * c * out + 2 * out
-    return se + inter + merge + (2 if learnable_alpha else 0)

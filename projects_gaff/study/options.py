@@ -1,0 +1,97 @@
+"""What ``tools/ablate.py`` decides for the runner (checked by the CLI), and the study kind
+it selects: the two-phase GAFF study or a comparison, behind one interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..run_files import SUMMARY
+from .comparison import COMPARISONS, DEFAULT_STAGES, Comparison
+from .executors import SlurmOptions
+from .plan import Experiment, phase1_plan, phase2_plan, select_metric
+from .summary import COMPARISON_COLUMNS, SUMMARY_COLUMNS
+
+# Set per run by the GAFF plan; a free option may not override them.
+GAFF_PLAN_KEYS = frozenset(
+    ("MODEL.FUSION.STAGES", "MODEL.GAFF.STAGES", "MODEL.GAFF.SE_REDUCTION",
+     "MODEL.GAFF.INTER_MODE", "MODEL.GAFF.MERGE_BOTTLENECK")
+)  # fmt: skip
+RUN_KEYS = frozenset(("SEED", "OUTPUT_DIR"))  # set per run by --seeds and --output-base
+
+
+class StudyError(Exception):
+    """A usage or plan problem, reported as one line (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class StudyKind:
+    """The plan as data, one interface for both kinds: a comparison is one list of
+    experiments; the GAFF study is phase 1, then phase 2 on a stage selection."""
+
+    name: str
+    summary_name: str
+    columns: tuple[str, ...]
+    plan_keys: frozenset[str]
+    comparison: Comparison | None = None
+    stages: tuple[int, ...] = DEFAULT_STAGES
+
+    @property
+    def phased(self) -> bool:
+        return self.comparison is None
+
+    def experiments(self, selection: Sequence[str] = ()) -> list[Experiment]:
+        """Every summary row: a comparison's methods, or phase 1 + phase 2 on ``selection``."""
+        if self.comparison is not None:
+            return self.comparison.plan(self.stages)
+        return phase1_plan() + phase2_plan(selection)
+
+    def label(self, experiment: Experiment) -> str:
+        """The dry run's second column: the method, or the phase."""
+        config = experiment.config
+        return config.method.name if self.comparison is not None else str(experiment.phase)
+
+
+def study_kind(name: str, fusion_stages: tuple[int, ...] | None = None) -> StudyKind:
+    comparison = COMPARISONS.get(name)
+    if comparison is None:
+        return StudyKind(name, SUMMARY, tuple(SUMMARY_COLUMNS), GAFF_PLAN_KEYS | RUN_KEYS)
+    return StudyKind(
+        name,
+        comparison.summary_name,
+        tuple(COMPARISON_COLUMNS),
+        frozenset(comparison.plan_keys()) | RUN_KEYS,
+        comparison,
+        fusion_stages or DEFAULT_STAGES,
+    )
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Everything ``tools/ablate.py`` decides; ``opts`` go to every run."""
+
+    output_base: Path
+    config_file: Path
+    train_script: Path
+    phase: str = "all"
+    top_k: int = 3
+    top_k_from: tuple[str, ...] = ()
+    select_on: str = "val"
+    only: tuple[str, ...] = ()
+    seeds: int = 1
+    opts: tuple[str, ...] = ()
+    launcher: str = "subprocess"
+    gpus: tuple[str, ...] = ()
+    resources: SlurmOptions = field(default_factory=SlurmOptions)
+    study: str = "gaff"
+    fusion_stages: tuple[int, ...] | None = None  # a comparison's stages; None: [2, 3]
+
+    @property
+    def kind(self) -> StudyKind:
+        return study_kind(self.study, self.fusion_stages)
+
+    @property
+    def select_metric(self) -> str:
+        """``TEST.SELECT_METRIC`` of the runs: the options, else the config file."""
+        return select_metric(self.config_file, self.opts)

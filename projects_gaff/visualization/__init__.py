@@ -1,0 +1,1 @@
+"""Figures drawn from a model (matplotlib), kept out of the model packages."""
