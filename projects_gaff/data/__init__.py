@@ -22,7 +22,12 @@ from .register import (
     register_demo_datasets,
     register_gaff_dataset,
 )
-from .sampler import DropFirst, ResumableTrainingSampler, resume_position
+from .sampler import (
+    DropFirst,
+    ResumableTrainingSampler,
+    build_resumable_train_loader,
+    resume_position,
+)
 from .splits import SPLITS, save_split_manifest, select_split, split_manifest, split_of
 from .summary import channel_statistics, format_summary, summarize_dataset
 
@@ -42,6 +47,7 @@ __all__ = [
     "ResizeShortestEdgeNoUpscale",
     "ResumableTrainingSampler",
     "build_gaff_augmentation",
+    "build_resumable_train_loader",
     "channel_indices",
     "channel_statistics",
     "convert_to_npy_yolo",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+from detectron2.config import CfgNode
+from detectron2.data import DatasetFromList, build_detection_train_loader
 from detectron2.data.samplers import TrainingSampler
+
+from .sample_rng import SeededMapDataset
 
 
 class ResumableTrainingSampler(TrainingSampler):
@@ -24,10 +29,24 @@ class ResumableTrainingSampler(TrainingSampler):
             raise ValueError(f"skip must be >= 0, got {skip}")
         self.skip = skip
 
+    @property
+    def seed(self) -> int:
+        """The shuffling seed (drawn as Detectron2 draws it when None was given)."""
+        return self._seed
+
+    def _this_ranks_share(self, stream: Iterable) -> Iterator:
+        return itertools.islice(stream, self.skip + self._rank, None, self._world_size)
+
     def __iter__(self) -> Iterator[int]:
-        yield from itertools.islice(
-            self._infinite_indices(), self.skip + self._rank, None, self._world_size
-        )
+        yield from self._this_ranks_share(self._infinite_indices())
+
+
+class PositionedTrainingSampler(ResumableTrainingSampler):
+    """The same stream as ``(position in the global stream, dataset index)`` pairs: the
+    keys of :class:`~projects_gaff.data.sample_rng.SeededMapDataset`."""
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        yield from self._this_ranks_share(enumerate(self._infinite_indices()))
 
 
 def resume_position(
@@ -56,3 +75,36 @@ class DropFirst:
 
     def __iter__(self) -> Iterator:
         return itertools.islice(iter(self.loader), self.count, None)
+
+
+def build_resumable_train_loader(
+    cfg: CfgNode,
+    dataset: list[dict],
+    mapper: Callable[[dict], Any],
+    start_iter: int = 0,
+    seed: int | None = None,
+) -> Iterable[list[dict]]:
+    """Detectron2's training loader of micro-batches (``cfg.SOLVER.IMS_PER_BATCH /
+    ACCUM_STEPS`` frames) whose iteration ``start_iter`` onwards is exactly that of an
+    uninterrupted run with data seed ``seed`` (None draws one as Detectron2 does).
+
+    The same frames (:func:`resume_position`), the same augmentation of each frame
+    (:class:`SeededMapDataset`), and a loader with its own generator, so that starting it
+    draws nothing from torch's global RNG, which the model's RPN / ROI sampling and
+    dropout use and the checkpoint restores.
+    """
+    skip, drop = resume_position(
+        start_iter, cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.ACCUM_STEPS, cfg.DATALOADER.NUM_WORKERS
+    )
+    sampler = PositionedTrainingSampler(len(dataset), seed=seed, skip=skip)
+    loader = build_detection_train_loader(
+        # DatasetFromList keeps the dicts serialised: no copy-on-read growth in workers.
+        dataset=SeededMapDataset(DatasetFromList(dataset, copy=False), mapper, sampler.seed),
+        mapper=None,
+        sampler=sampler,
+        total_batch_size=cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS,
+        aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+        seed=sampler.seed,
+    )
+    return DropFirst(loader, drop) if drop else loader

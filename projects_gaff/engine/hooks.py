@@ -75,6 +75,7 @@ class RNGState(HookBase):
         np_state = np.random.get_state()
         return {
             "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
             "rng_python": random.getstate(),
             # weights_only checkpoints hold tensors, not numpy arrays
             "rng_numpy": (
@@ -92,6 +93,8 @@ class RNGState(HookBase):
         if not state or state.get("rng_torch") is None:
             return
         torch.set_rng_state(state["rng_torch"])
+        if state.get("rng_cuda") is not None and torch.cuda.is_initialized():
+            torch.cuda.set_rng_state(state["rng_cuda"])
         random.setstate(state["rng_python"])
         name, key, *rest = state["rng_numpy"]
         np.random.set_state((name, key.numpy().astype(np.uint32), *rest))

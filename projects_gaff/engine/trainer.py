@@ -10,7 +10,6 @@ from detectron2.config import CfgNode
 from detectron2.data import (
     MetadataCatalog,
     build_detection_test_loader,
-    build_detection_train_loader,
     get_detection_dataset_dicts,
 )
 from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hooks
@@ -19,13 +18,7 @@ from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
 
 from ..atomic import atomic_write_json
-from ..data import (
-    DropFirst,
-    GAFFDatasetMapper,
-    ResumableTrainingSampler,
-    build_gaff_augmentation,
-    resume_position,
-)
+from ..data import GAFFDatasetMapper, build_gaff_augmentation, build_resumable_train_loader
 from ..run_files import CHECKPOINT_DIR, COCO_KEYS, MISS_RATE_PREFIX, MODEL_INFO
 from .checkpoint import StudyCheckpointer
 from .compile import compile_backbone
@@ -177,17 +170,8 @@ class GAFFTrainer(DefaultTrainer):
         dataset = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
         )
-        skip, drop = resume_position(
-            start_iter, cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.ACCUM_STEPS, cfg.DATALOADER.NUM_WORKERS
-        )
-        loader = build_detection_train_loader(
-            cfg,
-            mapper=GAFFDatasetMapper(cfg, is_train=True),
-            dataset=dataset,
-            sampler=ResumableTrainingSampler(len(dataset), seed=seed, skip=skip),
-            total_batch_size=cfg.SOLVER.IMS_PER_BATCH // cfg.SOLVER.ACCUM_STEPS,
-        )
-        return DropFirst(loader, drop) if drop else loader
+        mapper = GAFFDatasetMapper(cfg, is_train=True)
+        return build_resumable_train_loader(cfg, dataset, mapper, start_iter, seed)
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
