@@ -9,17 +9,15 @@ channels on a few frames, as the model will see them, and compares.
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-import torch
 from detectron2.config import CfgNode
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 
 from ..data import CHANNELS, channel_indices
+from ..data.sample_rng import forked_global_rngs
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +80,7 @@ class NormalisationCheck(HookBase):
         total = np.zeros(len(self.channel_names))
         total_sq = np.zeros(len(self.channel_names))
         pixels = frames = 0
-        with _rng_preserved():
+        with forked_global_rngs():
             loader = self._loader() if callable(self._loader) else self._loader
             for number, batch in enumerate(loader):
                 if number == self.batches:
@@ -118,14 +116,3 @@ class NormalisationCheck(HookBase):
                 "the values tools/dataset_summary.py prints for this dataset."
             )
         return warnings
-
-
-@contextmanager
-def _rng_preserved() -> Iterator[None]:
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
