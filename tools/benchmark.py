@@ -25,6 +25,9 @@ import shlex
 import sys
 from pathlib import Path
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 from projects_gaff.benchmark import Settings, run
 
 

@@ -21,6 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
+
+# isort: split
 import numpy as np
 import torch
 from detectron2.data import DatasetCatalog

@@ -11,7 +11,7 @@ import zipfile
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from ..atomic import atomic_write_text
+from ..atomic import FILE_MODE, atomic_write_text
 from ..run_files import BEST_MODEL, FINAL_MODEL, periodic_checkpoint
 
 # What torch.load raises on a truncated or corrupt file.
@@ -47,6 +47,7 @@ class StudyCheckpointer(DetectionCheckpointer):
         path = os.path.join(self.save_dir, f"{name}.pth")
         self.logger.info("Saving checkpoint to %s", path)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.save_dir)
+        os.fchmod(fd, FILE_MODE)  # mkstemp's private 0600 would hide it from colleagues
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(data, f)

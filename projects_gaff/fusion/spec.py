@@ -69,7 +69,9 @@ def check_stages(stages: Iterable[int], key: str) -> None:
     """MiT has stages 1-4; anything else in ``key`` is a config error."""
     bad = [s for s in stages if s not in MIT_STAGES]
     if bad:
-        raise ValueError(f"{key} {list(stages)} has {bad}; MiT stages are 1, 2, 3, 4")
+        raise ValueError(
+            f"{key} {list(stages)}: stage(s) {bad} do not exist; MiT stages are 1, 2, 3, 4"
+        )
 
 
 def fusion_stages(cfg) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import QUICK, REPO_ROOT, TRAIN_NET, assert_ok, train_net
@@ -247,5 +248,8 @@ def test_predictor_and_predict_tool(finished_run, tiny_dataset, tmp_path):
     import cv2
 
     picture = cv2.imread(str(pngs[0]))
+    drawn = np.load(folder / f"{pngs[0].stem}.npy")
+    panels = 3 if drawn[:, :, 4].any() else 2  # RGB | thermal [| event]
     scale = 2  # 160 px frames are enlarged to a legible 320 px
-    assert picture.shape == (scale * frame.shape[0], 2 * scale * frame.shape[1] + 4, 3)
+    width = panels * scale * drawn.shape[1] + (panels - 1) * 4
+    assert picture.shape == (scale * drawn.shape[0], width, 3)

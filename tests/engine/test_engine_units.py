@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import torch
 from conftest import CONFIGS, make_cfg
@@ -121,6 +124,10 @@ def test_checkpoints_are_atomic_and_refuse_code(tmp_path):
         "last_checkpoint",
         "model_0000001.pth",
     ]
+    # like every result file, readable by colleagues as the umask allows (not mkstemp's 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "model_0000001.pth").stat().st_mode) == 0o666 & ~umask
     evil = tmp_path / "evil.pth"
     torch.save({"model": model.state_dict(), "hook": print}, evil)
     with pytest.raises(Exception, match=r"Weights only load failed|Unsupported global"):

@@ -50,7 +50,7 @@ def test_new_stage_key_alone_logs_nothing(caplog):
             ("MODEL.GAFF.STAGES", "[3]", "MODEL.FUSION.STAGES", "[4]"),
             r"MODEL.GAFF.STAGES \[3\] and MODEL.FUSION.STAGES \[4\] disagree",
         ),
-        (("MODEL.GAFF.STAGES", "[5]"), r"MODEL.GAFF.STAGES \[5\] has \[5\]"),
+        (("MODEL.GAFF.STAGES", "[5]"), r"MODEL.GAFF.STAGES \[5\]: stage\(s\) \[5\] do not exist"),
     ],
 )
 def test_old_stage_key_errors_are_clear(opts, message):
