@@ -4,6 +4,10 @@ add_gaff_config`` also registers the model, see ``projects_gaff/__init__.py``)."
 
 from detectron2.config import CfgNode as CN
 
+# KAIST sets recorded by day, the others (set03-05, set09-11) by night: DAY_SETS' default,
+# and the KAIST loaders' when called without a config (the miss-rate tools).
+KAIST_DAY_SETS = ("set00", "set01", "set02", "set06", "set07", "set08")
+
 
 def add_gaff_config(cfg: CN) -> None:
     """Add every projects_gaff key, with its default, to ``cfg`` (in place)."""
@@ -178,7 +182,7 @@ def add_gaff_config(cfg: CN) -> None:
     cfg.DATASETS.GAFF.KAIST.TEST_SET = "imageSets/test-all-20.txt"
     cfg.DATASETS.GAFF.KAIST.TEST_ANNOTATIONS = ""
     # Sets recorded by day (record["daytime"] "day"); the others are night.
-    cfg.DATASETS.GAFF.KAIST.DAY_SETS = ["set00", "set01", "set02", "set06", "set07", "set08"]
+    cfg.DATASETS.GAFF.KAIST.DAY_SETS = list(KAIST_DAY_SETS)
     # Other layouts: frames whose key starts with this folder (LLVIP: "test", for
     # visible/test/...) are NAME_test, the others split into train / val as above; empty:
     # the seeded hash split of all frames.

@@ -14,31 +14,26 @@ evaluation treats them as crowd. Each record has ``daytime`` "day" or "night".
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.config import CfgNode
 from detectron2.structures import BoxMode
 
-from .errors import BadSamples, DatasetError, collect_records, problem, require_samples
+from ..config import KAIST_DAY_SETS
+from .errors import BadSamples, collect_records, problem, require_samples
 from .frames import modality_size
 from .paired import IMAGE_SUFFIXES
-from .splits import normalise_fractions, select_split
 
-# Frames of these sets were recorded by day, the others (set03-05, set09-11) by night.
-DAY_SETS = ("set00", "set01", "set02", "set06", "set07", "set08")
 BBGT_HEADER = "% bbGt version=3"
 PERSON = "person"
 IGNORE_LABELS = ("people", "cyclist", "person?")
 FRAME_KEY = re.compile(r"^(set\d{2})/(V\d{3})/I(\d{5})$")
 
 
-def daytime(frame_key: str, day_sets: tuple[str, ...] | list[str] = DAY_SETS) -> str:
+def daytime(frame_key: str, day_sets: tuple[str, ...] | list[str] = KAIST_DAY_SETS) -> str:
     """ "day" or "night" for a frame key ``setXX/VYYY/IZZZZZ`` (by its set)."""
     return "day" if frame_key.split("/", 1)[0] in day_sets else "night"
 
@@ -192,7 +187,9 @@ class _JsonAnnotations:
 
 
 def kaist_json_records(
-    path: str | Path, classes: list[str] = (PERSON,), day_sets: tuple[str, ...] = DAY_SETS
+    path: str | Path,
+    classes: list[str] = (PERSON,),
+    day_sets: tuple[str, ...] = KAIST_DAY_SETS,
 ) -> list[dict[str, Any]]:
     """Records of a KAIST_annotation.json alone (no image files), in image-id order: what
     the miss-rate evaluation needs (``frame_key``, size, ``daytime``, annotations)."""
@@ -221,7 +218,7 @@ def load_kaist(
     rgb_dir: str = "visible",
     thermal_dir: str = "lwir",
     event_dir: str = "event",
-    day_sets: tuple[str, ...] | list[str] = DAY_SETS,
+    day_sets: tuple[str, ...] | list[str] = KAIST_DAY_SETS,
     sequential: bool = True,
     skip_bad_samples: bool = False,
 ) -> list[dict[str, Any]]:
@@ -314,7 +311,7 @@ def load_kaist(
     return records
 
 
-def load_kaist_from_config(cfg, image_set: str, annotations: str) -> list[dict[str, Any]]:
+def load_kaist_from_config(cfg: CfgNode, image_set: str, annotations: str) -> list[dict[str, Any]]:
     """:func:`load_kaist` with the keys of ``cfg.DATASETS.GAFF`` (and its ``KAIST`` block)."""
     d = cfg.DATASETS.GAFF
     return load_kaist(
@@ -329,91 +326,3 @@ def load_kaist_from_config(cfg, image_set: str, annotations: str) -> list[dict[s
         d.SEQUENTIAL,
         d.SKIP_BAD_SAMPLES,
     )
-
-
-def register_kaist_from_config(cfg) -> list[str]:
-    """Register KAIST's standard splits: ``NAME_test`` is the TEST_SET list (in list order,
-    so image_id + 1 is the result-file index), train / val split the TRAIN_SET list."""
-    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
-    frozen = cfg.clone()
-    return register_benchmark_splits(
-        cfg,
-        lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS),
-        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS),
-        f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
-    )
-
-
-def register_test_folder_from_config(cfg) -> list[str]:
-    """Register a paired-layout benchmark whose test frames sit in their own folder
-    (LLVIP's ``visible/test/``): keys under ``DATASETS.GAFF.TEST_FOLDER`` are ``NAME_test``,
-    the rest are split into train / val."""
-    from .register import load_from_config  # register imports this module
-
-    d = cfg.DATASETS.GAFF
-    frozen = cfg.clone()
-    load_all = functools.cache(lambda: load_from_config(frozen))
-    prefix = d.TEST_FOLDER.strip("/") + "/"
-    return register_benchmark_splits(
-        cfg,
-        lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
-        lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
-        f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
-    )
-
-
-def register_benchmark_splits(
-    cfg,
-    load_train: Callable[[], list[dict[str, Any]]],
-    load_test: Callable[[], list[dict[str, Any]]],
-    source: str,
-) -> list[str]:
-    """Register ``NAME_train`` / ``_val`` (a seeded split of the benchmark's training frames
-    by SPLIT_FRACTIONS' train:val ratio), ``NAME_test`` (its fixed test frames) and
-    ``NAME_all``. Files are read on first use, once."""
-    d = cfg.DATASETS.GAFF
-    train, val, _ = normalise_fractions(d.SPLIT_FRACTIONS)
-    if train + val <= 0:
-        raise ValueError(
-            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
-            "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
-        )
-    fractions = (train / (train + val), val / (train + val), 0.0)
-    load_train, load_test = functools.cache(load_train), functools.cache(load_test)
-
-    def load(split: str) -> list[dict[str, Any]]:
-        if split == "test":
-            records = load_test()
-        elif split == "all":
-            records = [*load_train(), *load_test()]
-        else:
-            records = select_split(load_train(), split, fractions, d.SPLIT_SEED, d.SPLIT_BY)
-        if not records:
-            raise DatasetError(
-                f"{d.NAME}_{split}: the {split} split is empty ({source}). Fix: give it a "
-                "share in DATASETS.GAFF.SPLIT_FRACTIONS, add its frames, or do not use it."
-            )
-        records = copy.deepcopy(records)  # callers may modify the dicts; the cache must not
-        if split == "all":
-            for index, record in enumerate(records):
-                record["image_id"] = index
-        return records
-
-    names = []
-    for split in ("train", "val", "test", "all"):
-        full = f"{d.NAME}_{split}"
-        if full in DatasetCatalog.list():
-            DatasetCatalog.remove(full)
-            MetadataCatalog.remove(full)
-        DatasetCatalog.register(full, functools.partial(load, split))
-        MetadataCatalog.get(full).set(
-            thing_classes=list(d.CLASSES),
-            evaluator_type="coco",
-            split=split,
-            split_fractions=list(fractions),
-            split_seed=d.SPLIT_SEED,
-            split_by=d.SPLIT_BY,
-            source=source,
-        )
-        names.append(full)
-    return names

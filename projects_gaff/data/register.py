@@ -16,14 +16,11 @@ from typing import Any
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from .benchmark_splits import register_benchmark_splits
 from .coco_multimodal import load_coco_multimodal
 from .demo import DEMO_CLASSES, demo_dir, ensure_demo
 from .errors import DatasetError
-from .kaist import (
-    load_kaist_from_config,
-    register_kaist_from_config,
-    register_test_folder_from_config,
-)
+from .kaist import load_kaist_from_config
 from .npy_yolo import load_npy_yolo
 from .paired import load_paired
 from .splits import SPLITS, normalise_fractions, select_split, split_group
@@ -150,4 +147,33 @@ def register_demo_datasets(base: str | Path | None = None) -> list[str]:
 
     return register_gaff_dataset(
         DEMO_NAME, load, DEMO_CLASSES, DEMO_SPLIT_FRACTIONS, source=f"demo: {demo_dir(base)}"
+    )
+
+
+def register_kaist_from_config(cfg: CfgNode) -> list[str]:
+    """Register KAIST's standard splits: ``NAME_test`` is the TEST_SET list (in list order,
+    so image_id + 1 is the result-file index), train / val split the TRAIN_SET list."""
+    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
+    frozen = cfg.clone()
+    return register_benchmark_splits(
+        cfg,
+        lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS),
+        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS),
+        f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
+    )
+
+
+def register_test_folder_from_config(cfg: CfgNode) -> list[str]:
+    """Register a paired-layout benchmark whose test frames sit in their own folder
+    (LLVIP's ``visible/test/``): keys under ``DATASETS.GAFF.TEST_FOLDER`` are ``NAME_test``,
+    the rest are split into train / val."""
+    d = cfg.DATASETS.GAFF
+    frozen = cfg.clone()
+    load_all = functools.cache(lambda: load_from_config(frozen))
+    prefix = d.TEST_FOLDER.strip("/") + "/"
+    return register_benchmark_splits(
+        cfg,
+        lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
+        lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
+        f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
     )

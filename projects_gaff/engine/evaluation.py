@@ -16,6 +16,7 @@ from detectron2.evaluation.evaluator import inference_context
 from detectron2.utils import comm
 
 from ..run_files import COCO_KEYS, INFERENCE_DIR, MISS_RATE_PREFIX
+from .inference_loader import build_test_loader
 
 WARMUP_BATCHES = 2  # left out of the FPS: first calls pay for allocation and kernel choice
 logger = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ def flat_metrics(results: dict) -> dict:
 
 def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
     """Metrics (and inference FPS) of ``model`` on DATASETS.VAL and DATASETS.TEST."""
-    from .trainer import GAFFTrainer  # the loaders are the trainer's
-
     results = {}
     for split, names in (("val", cfg.DATASETS.VAL), ("test", cfg.DATASETS.TEST)):
         for name in names:
@@ -115,8 +114,8 @@ def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
             key = split if len(names) == 1 else f"{split}/{name}"
             results[key] = evaluate_detector(
                 model,
-                GAFFTrainer.build_test_loader(cfg, name),
-                GAFFTrainer.build_evaluator(cfg, name, out_dir),
+                build_test_loader(cfg, name),
+                build_evaluator(cfg, name, out_dir),
                 name,
             )
     test = results.get("test", {})

@@ -18,6 +18,7 @@ from detectron2.utils import comm
 
 from ..data import CHANNELS, channel_indices
 from ..data.sample_rng import forked_global_rngs
+from .inference_loader import build_test_loader
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,9 @@ class NormalisationCheck(HookBase):
     def from_config(cls, cfg: CfgNode, batches: int = 4) -> NormalisationCheck:
         """On DATASETS.TRAIN[0] through the test loader: the training frames at test-time
         geometry, in order, without augmentation (so the training RNG is left alone)."""
-        from .trainer import GAFFTrainer
-
         names = [CHANNELS[i] for i in channel_indices(cfg.MODEL.MIT.AUX_CHANNELS)]
         return cls(
-            lambda: GAFFTrainer.build_test_loader(cfg, cfg.DATASETS.TRAIN[0]),
+            lambda: build_test_loader(cfg, cfg.DATASETS.TRAIN[0]),
             cfg.MODEL.PIXEL_MEAN,
             cfg.MODEL.PIXEL_STD,
             names,

@@ -31,6 +31,7 @@ from .hooks import (
     ValidationHook,
     upgrade_hook_state,
 )
+from .inference_loader import build_test_loader
 from .model_info import model_info
 from .normalisation_check import NormalisationCheck
 from .step import AccumulatingTrainer
@@ -175,9 +176,7 @@ class GAFFTrainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
-        return build_detection_test_loader(
-            cfg, dataset_name, mapper=GAFFDatasetMapper(cfg, is_train=False)
-        )
+        return build_test_loader(cfg, dataset_name)
 
     @classmethod
     def build_val_loss_loader(cls, cfg: CfgNode, dataset_name: str):
