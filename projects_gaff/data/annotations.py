@@ -15,7 +15,7 @@ from typing import Any
 
 from detectron2.structures import BoxMode
 
-from .errors import problem
+from .errors import numbers, problem
 
 # Pixels a VOC/COCO box may overhang the image before it is an error (rounding, 1-based
 # VOC coordinates); smaller overhangs are clipped.
@@ -43,12 +43,7 @@ def _yolo_row(where: str, line: str, classes: list[str], height: int, width: int
         raise problem(
             where, f"has {len(fields)} fields ({line.strip()!r})", "write 'class xc yc w h'"
         )
-    try:
-        values = [float(field) for field in fields]
-    except ValueError:
-        raise problem(
-            where, f"has a field that is not a number ({line.strip()!r})", "correct it"
-        ) from None
+    values = numbers(where, fields, line)
     if not all(math.isfinite(v) for v in values):
         raise problem(where, f"has a non-finite value ({line.strip()!r})", "correct the box")
     category = _class_id(where, values[0], classes)

@@ -30,6 +30,16 @@ def problem(path: str | Path, what: str, fix: str) -> DatasetError:
     return DatasetError(f"{path}: {what}. Fix: {fix}")
 
 
+def numbers(where: str, fields: list[str], line: str) -> list[float]:
+    """The numeric fields of one text-annotation line, or the error naming the line."""
+    try:
+        return [float(field) for field in fields]
+    except ValueError:
+        raise problem(
+            where, f"has a field that is not a number ({line.strip()!r})", "correct it"
+        ) from None
+
+
 class BadSamples:
     """Collects per-sample problems while a dataset is read.
 

@@ -23,7 +23,7 @@ from detectron2.config import CfgNode
 from detectron2.structures import BoxMode
 
 from ..config import KAIST_DAY_SETS
-from .errors import BadSamples, collect_records, problem, require_samples
+from .errors import BadSamples, collect_records, numbers, problem, require_samples
 from .frames import modality_size
 from .paired import IMAGE_SUFFIXES
 
@@ -88,12 +88,7 @@ def parse_bbgt(path: Path, classes: list[str]) -> list[dict[str, Any]]:
                 f"has {len(fields) + 1} fields ({line.strip()!r})",
                 "write 'label x y w h occ' (bbGt v3: then xv yv wv hv ign ang)",
             )
-        try:
-            values = [float(field) for field in fields]
-        except ValueError:
-            raise problem(
-                where, f"has a field that is not a number ({line.strip()!r})", "correct it"
-            ) from None
+        values = numbers(where, fields, line)
         ignore = len(values) == 11 and values[9] != 0
         annotations.append(_annotation(where, label, values[:4], values[4], ignore, classes))
     return annotations
