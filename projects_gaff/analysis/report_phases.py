@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..markdown import markdown_table
 from ..study.plan import GaffConfig
 from ..study.ranking import Ranked, SeedStats, top_k
 from .findings import Analysis, level
@@ -27,7 +28,6 @@ from .tables import (
     effect,
     image,
     judged,
-    markdown_table,
     mean_std,
     noise_flag,
 )

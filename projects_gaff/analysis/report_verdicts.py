@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..markdown import markdown_table
 from ..run_files import METRICS_PER_EPOCH
 from ..study.comparison import FUSION, MODALITY, Comparison, Method
 from .findings import Analysis, Finding, level
@@ -22,7 +23,6 @@ from .tables import (
     count,
     effect,
     judged,
-    markdown_table,
     mean_std,
     noise_flag,
     number,
