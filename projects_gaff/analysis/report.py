@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from .conclusions import conclude
 from .findings import Analysis
 from .plots_curves import plot_curves_phase1, plot_curves_phase2, why_no_curves
 from .plots_phase1 import (
@@ -52,16 +53,17 @@ def write_report(a: Analysis, out: Path) -> Path:
         figures[name] = plot(a, path)
         if figures[name] is None:
             path.unlink(missing_ok=True)
+    c = conclude(a)
     sections = [
         _header(a),
         _status(a),
         _noise(a),
-        phase1_section(a, figures),
+        phase1_section(a, c, figures),
         phase2_section(a, figures),
         hypotheses_section(a),
         _curves(a, figures),
-        comparison_section(a),
-        recommendation_section(a),
+        comparison_section(a, c),
+        recommendation_section(a, c),
     ]
     report = out / REPORT_NAME
     atomic_write_text(report, "\n\n".join(sections) + "\n")
