@@ -39,6 +39,8 @@ EQUIVALENCE_NOTE = (
     "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
 )
 _REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CSSA"}
+
+
 # ---- hypotheses ------------------------------------------------------------------------
 
 
