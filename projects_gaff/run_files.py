@@ -42,7 +42,15 @@ def periodic_checkpoint(iteration: int) -> str:
 # ---- one study: <study>/... ---------------------------------------------------------------
 STUDY_MANIFEST = "study.json"
 PHASE2_SELECTION = "phase2_selection.json"
-SUMMARY = "summary_all_experiments.csv"
+SUMMARY = "summary_all_experiments.csv"  # the GAFF study's
+
+
+def comparison_summary(folder: str) -> str:
+    """A comparison study's summary, named after its folder so two studies sharing an
+    ``--output-base`` never write the same file."""
+    return f"summary_{folder}.csv"
+
+
 MASTER_LOG = "master_log.txt"
 STUDY_LOCK = "ablate.lock"  # one runner per study folder
 JOBS_REGISTRY = "jobs.json"
@@ -75,9 +83,7 @@ EXPERIMENT_ID = re.compile(r"^exp_(?P<number>\d{3})(?=_|$)")  # the id at the st
 GAFF_CODE = r"s[1-4]+_r\d+_is[01]_mb[01]"  # stages, SE reduction, inter shared, bottleneck
 RUN_NAME = re.compile(r"^(?P<exp>exp_\d{3})_(?P<code>.+?)(?:_seed(?P<seed>\d+))?$")
 SEED_SUFFIX = re.compile(r"_seed(?P<seed>\d+)$")  # any run folder, exp_… or not
-GAFF_CODE_PARTS = re.compile(
-    r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$"
-)
+GAFF_CODE_PARTS = re.compile(r"^s(?P<stages>[1-4]+)_r(?P<r>\d+)_is(?P<shared>[01])_mb(?P<mb>[01])$")
 
 
 def experiment_id(number: int) -> str:

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..atomic import atomic_write_text
+from ..study.plan import PHASE2_GRID, STAGE_SETS
+from .conclusions import conclude
 from .findings import Analysis
 from .plots_curves import plot_curves_phase1, plot_curves_phase2, why_no_curves
 from .plots_phase1 import (
@@ -52,16 +54,17 @@ def write_report(a: Analysis, out: Path) -> Path:
         figures[name] = plot(a, path)
         if figures[name] is None:
             path.unlink(missing_ok=True)
+    c = conclude(a)
     sections = [
         _header(a),
         _status(a),
         _noise(a),
-        phase1_section(a, figures),
+        phase1_section(a, c, figures),
         phase2_section(a, figures),
         hypotheses_section(a),
         _curves(a, figures),
-        comparison_section(a),
-        recommendation_section(a),
+        comparison_section(a, c),
+        recommendation_section(a, c),
     ]
     report = out / REPORT_NAME
     atomic_write_text(report, "\n\n".join(sections) + "\n")
@@ -97,7 +100,8 @@ def _status(a: Analysis) -> str:
     seeds = sorted({len(c.runs) for c in study.grid.values()})
     lines = [
         f"Configurations finished: {len(done)} of {len(planned)} planned "
-        f"(phase 1: 8 stage sets; phase 2: {len(study.phase2_stage_sets)} stage set(s) × 8, "
+        f"(phase 1: {len(STAGE_SETS)} stage sets; phase 2: {len(study.phase2_stage_sets)} "
+        f"stage set(s) × {len(PHASE2_GRID)}, "
         "whose defaults are phase-1 runs).",
         f"Seeds per configuration: {', '.join(map(str, seeds)) or '0'} finished "
         f"(planned: {study.seeds}).",

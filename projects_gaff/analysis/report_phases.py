@@ -7,8 +7,10 @@ import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..markdown import markdown_table
 from ..study.plan import GaffConfig
-from ..study.ranking import Ranked, SeedStats, top_k
+from ..study.ranking import Ranked, top_k
+from .conclusions import Conclusions, Expectation, cheapest, selection_stats, tied_with_best
 from .findings import Analysis, level
 from .model import Configuration
 from .stats import (
@@ -27,16 +29,11 @@ from .tables import (
     effect,
     image,
     judged,
-    markdown_table,
     mean_std,
     noise_flag,
 )
 
 Figures = Mapping[str, Path | None]
-
-
-def selection_stats(a: Analysis, config: Configuration | None) -> SeedStats | None:
-    return seed_stats(config, ap(a.study.selection_split, a.metric))
 
 
 def rank_text(ranked: Ranked | None) -> str:
@@ -49,7 +46,7 @@ def rank_text(ranked: Ranked | None) -> str:
 # ---- phase 1 ---------------------------------------------------------------------------
 
 
-def phase1_section(a: Analysis, figures: Figures) -> str:
+def phase1_section(a: Analysis, c: Conclusions, figures: Figures) -> str:
     sel, split = a.study.selection_split, a.split
     parts = [
         "## Phase 1: stage selection (guide §2.2, §4.2, §6.1)",
@@ -69,7 +66,7 @@ def phase1_section(a: Analysis, figures: Figures) -> str:
             figures.get("phase1_cost"), "Phase 1: AP vs GAFF parameter overhead and training time"
         ),
         "### Phase-1 findings",
-        "\n".join(f"- {line}" for line in _phase1_findings(a)),
+        "\n".join(f"- {line}" for line in _phase1_findings(a, c)),
     ]
     return "\n\n".join(parts)
 
@@ -104,13 +101,13 @@ def _best_epochs(config: Configuration) -> str:
     return str(epochs[0]) if len(epochs) == 1 else f"{epochs[0]}–{epochs[-1]}"
 
 
-def _phase1_findings(a: Analysis) -> list[str]:
+def _phase1_findings(a: Analysis, c: Conclusions) -> list[str]:
     ranking = a.phase1_ranking
     if not ranking:
         return ["No phase-1 configuration has finished yet."]
     return [
         _ranking_line(a),
-        *_expectation_lines(a),
+        *(_expectation_line(a.study.selection_split, e) for e in c.expectations),
         *_size_lines(a),
         _cost_line(a),
         _training_line(a),
@@ -135,47 +132,15 @@ def _ranking_line(a: Analysis) -> str:
     return line
 
 
-def _expectation_lines(a: Analysis) -> list[str]:
-    """The guide's §2.2 expectations (best single stage 3, best multi-stage [3,4] or
-    [2,3,4], worst stage 1) against the ranking on the selection split."""
-    sel = a.study.selection_split
-    by_label = {a.config(r.key).gaff.stage_label: a.config(r.key) for r in a.phase1_ranking}
-    ordered = list(by_label)
-    single = [x for x in ordered if len(x) == 2]
-    multi = [x for x in ordered if len(x) > 2]
-    lines: list[str] = []
-    if len(ordered) < 2:
-        return lines
-    for kind, found, expected in (
-        ("Best single stage", single[:1], ("s3",)),
-        ("Best multi-stage set", multi[:1], ("s34", "s234")),
-        ("Worst stage set", ordered[-1:], ("s1",)),
-    ):
-        if not found:
-            continue
-        label = found[0]
-        text = f"{kind} on {sel}: {label} ({sel} {selection_stats(a, by_label[label]).mean:.2f})"
-        if label in expected:
-            lines.append(f"{text}, as the guide expected.")
-            continue
-        others = [e for e in expected if e in by_label]
-        comparisons = "; ".join(
-            f"{e} − {label} = "
-            + judged(
-                difference(
-                    selection_stats(a, by_label[e]),
-                    selection_stats(a, by_label[label]),
-                    a.selection_noise,
-                )
-            )
-            for e in others
-        )
-        guess = " or ".join(expected)
-        lines.append(
-            f"{text}; the guide expected {guess}"
-            + (f": {comparisons}." if comparisons else " (not finished).")
-        )
-    return lines
+def _expectation_line(sel: str, e: Expectation) -> str:
+    """A §2.2 expectation against the ranking, with the gaps when it was not met."""
+    label = e.found.gaff.stage_label
+    text = f"{e.place} on {sel}: {label} ({sel} {e.score:.2f})"
+    if e.met:
+        return f"{text}, as the guide expected."
+    gaps = "; ".join(f"{other} − {label} = {judged(gap)}" for other, gap in e.gaps)
+    guess = " or ".join(e.expected)
+    return f"{text}; the guide expected {guess}" + (f": {gaps}." if gaps else " (not finished).")
 
 
 def _size_lines(a: Analysis) -> list[str]:
@@ -209,10 +174,7 @@ def _size_lines(a: Analysis) -> list[str]:
 def _cost_line(a: Analysis) -> str:
     """§6.1.3: is all-stage fusion worth its parameters; the best accuracy/cost trade-off."""
     best = a.config(a.phase1_ranking[0].key)
-    cheapest = min(
-        (a.config(r.key) for r in a.phase1_ranking if r.rank == 1 or r.within_noise_of_best),
-        key=lambda c: c.parameter("gaff_total") or 0,
-    )
+    cheapest_tied = cheapest([best, *tied_with_best(a, a.phase1_ranking)])
     line = ""
     all_stages = a.study.grid.get(GaffConfig((1, 2, 3, 4)))
     if all_stages is not None and all_stages is not best:
@@ -224,8 +186,8 @@ def _cost_line(a: Analysis) -> str:
         )
     if a.selection_noise.known:
         return line + (
-            f"Cheapest stage set within the seed noise of #1: {cheapest.gaff.stage_label}"
-            f"{_gaff_params(cheapest)}."
+            f"Cheapest stage set within the seed noise of #1: {cheapest_tied.gaff.stage_label}"
+            f"{_gaff_params(cheapest_tied)}."
         )
     return line + "The cheapest set tied with #1 cannot be named without seed noise."
 

@@ -7,14 +7,12 @@ larger than the seed noise.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from ..markdown import markdown_table
 from ..run_files import METRICS_PER_EPOCH
-from ..study.comparison import FUSION, MODALITY, Comparison, Method
+from .conclusions import Conclusions, Versus, selection_stats
 from .findings import Analysis, Finding, level
 from .methods import METHOD_NAMES
 from .model import Configuration
-from .report_phases import selection_stats
 from .stats import Estimate, Pair, ap, difference, seed_noise
 from .tables import (
     COST_ROWS,
@@ -22,7 +20,6 @@ from .tables import (
     count,
     effect,
     judged,
-    markdown_table,
     mean_std,
     noise_flag,
     number,
@@ -42,21 +39,6 @@ EQUIVALENCE_NOTE = (
     "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
 )
 _REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CSSA"}
-# Which comparison study trains each reference, and which of its methods are that reference.
-_REFERENCE_RUNS: dict[str, tuple[Comparison, Callable[[Method], bool]]] = {
-    "none": (FUSION, lambda m: m.name == "none"),
-    "rgb": (MODALITY, lambda m: m.name == "rgb"),
-    "cssa": (FUSION, lambda m: dict(m.options).get("MODEL.FUSION.TYPE") == "cssa"),
-}
-
-
-def how_to_run(reference: str) -> str:
-    """The ``tools/ablate.py`` command that trains a reference run, from the study plan."""
-    comparison, wanted = _REFERENCE_RUNS[reference]
-    plan = [e for e in comparison.plan() if wanted(e.config.method)]
-    files = ", ".join(f"{comparison.config_dir}/{e.config.method.name}.yaml" for e in plan)
-    only = ",".join(e.exp_id for e in plan)
-    return f"`tools/ablate.py --study {comparison.name} --only {only}` ({files})"
 
 
 # ---- hypotheses ------------------------------------------------------------------------
@@ -138,8 +120,8 @@ def _pair_text(f: Finding, pair: Pair, digits: int) -> str:
 # ---- comparisons (§6.3, §8.2) ----------------------------------------------------------
 
 
-def comparison_section(a: Analysis) -> str:
-    best = a.best
+def comparison_section(a: Analysis, c: Conclusions) -> str:
+    best = c.best
     parts = ["## GAFF vs baseline, RGB only and CSSA (guide §6.3, §8.2)"]
     if best is None:
         return parts[0] + "\n\nNo GAFF configuration has finished yet."
@@ -153,15 +135,15 @@ def comparison_section(a: Analysis) -> str:
         ("rgb", "GAFF vs RGB only"),
         ("cssa", "GAFF vs CSSA"),
     ):
-        reference = a.reference(method)
-        if reference is None:
+        v = c.versus[method]
+        if v.reference is None:
             parts.append(
                 f"### {title}\n\nNot run: no {_REFERENCE_NAMES[method]} run with the study's "
-                f"settings found. Run {how_to_run(method)} with this study's `--output-base`, "
+                f"settings found. Run {v.command} with this study's `--output-base`, "
                 "or pass a run folder trained with the same settings with `--extra`."
             )
         else:
-            parts.append(f"### {title}\n\n{_comparison_table(a, reference, best)}")
+            parts.append(f"### {title}\n\n{_comparison_table(a, v.reference, best)}")
     if a.study.extras:
         parts.append("### All fusion methods (§8.2)\n\n" + _methods_table(a, best))
     return "\n\n".join(parts)
@@ -234,8 +216,8 @@ def _methods_table(a: Analysis, best: Configuration) -> str:
 # ---- recommendation --------------------------------------------------------------------
 
 
-def recommendation_section(a: Analysis) -> str:
-    best = a.best
+def recommendation_section(a: Analysis, c: Conclusions) -> str:
+    best = c.best
     title = "## Recommendation (guide §6.2.5)"
     if best is None:
         return f"{title}\n\nNothing to recommend: no configuration has finished."
@@ -249,16 +231,16 @@ def recommendation_section(a: Analysis) -> str:
         best_line += f"; {a.split} {a.metric} {mean_std(a.stats(best))}"
     lines = [
         best_line + ".",
-        _ties_line(a),
-        _cost_line(a, best),
-        *_gain_lines(a, best),
+        _ties_line(a, c),
+        _cost_line(best, c.versus["none"].reference),
+        *_gain_lines(a, [c.versus["none"], c.versus["cssa"]]),
         _sharing_line(a),
         *_next_steps(a),
     ]
     return title + "\n\n" + "\n".join(f"- {line}" for line in lines if line)
 
 
-def _ties_line(a: Analysis) -> str:
+def _ties_line(a: Analysis, c: Conclusions) -> str:
     ranking, sel = a.overall_ranking, a.study.selection_split
     if len(ranking) < 2:
         return ""
@@ -270,24 +252,23 @@ def _ties_line(a: Analysis) -> str:
             f"{gap}; with one seed per configuration that gap cannot be told from seed noise "
             "(the earlier study's whole one-seed spread was 2.1 points, DESIGN_NOTES §1)."
         )
-    tied = [a.config(r.key) for r in ranking[1:] if r.within_noise_of_best]
-    if not tied:
+    if not c.tied:
         return f"{gap}, beyond the seed noise: the best configuration is clearly ahead."
-    cheapest = min([a.best, *tied], key=lambda c: c.parameter("gaff_total") or 0)
+    cheapest, best = c.cheapest, c.best
     text = (
-        f"{len(tied)} other configuration(s) are within the seed noise of #1 on {sel} {a.metric} "
+        f"{len(c.tied)} other configuration(s) are within the seed noise of #1 on {sel} {a.metric} "
         f"(pooled σ {a.selection_noise.sigma:.2f}); {gap}."
     )
-    if cheapest is not a.best:
+    if cheapest is not best:
         text += (
             f" The cheapest of them, `{cheapest.key}` ({count(cheapest.parameter('gaff_total'))}"
-            f" GAFF parameters vs {count(a.best.parameter('gaff_total'))}, {a.split} {a.metric} "
+            f" GAFF parameters vs {count(best.parameter('gaff_total'))}, {a.split} {a.metric} "
             f"{mean_std(a.stats(cheapest))}), is the choice when cost matters."
         )
     return text
 
 
-def _cost_line(a: Analysis, best: Configuration) -> str:
+def _cost_line(best: Configuration, baseline: Configuration | None) -> str:
     total, gaff, gflops, hours = (row.value(best) for row in COST_ROWS[:4])
     share = f" ({100 * gaff / total:.2f} % of {total / 1e6:.2f}M)" if total and gaff else ""
     known = [
@@ -298,7 +279,6 @@ def _cost_line(a: Analysis, best: Configuration) -> str:
     if not any(known):
         return "Cost: not in the results (no parameter counts, GFLOPs or times)."
     text = "Cost: " + ", ".join(k for k in known if k)
-    baseline = a.reference("none")
     if baseline is not None:
         base_gflops, base_hours = (row.value(baseline) for row in COST_ROWS[2:4])
         text += (
@@ -309,17 +289,16 @@ def _cost_line(a: Analysis, best: Configuration) -> str:
     return text + "."
 
 
-def _gain_lines(a: Analysis, best: Configuration) -> list[str]:
+def _gain_lines(a: Analysis, gains: list[Versus]) -> list[str]:
     lines = []
-    for method, name in (("none", "the no-fusion baseline"), ("cssa", "CSSA")):
-        reference = a.reference(method)
-        if reference is None:
-            lines.append(f"Gain vs {name}: unknown ({_REFERENCE_NAMES[method]} not run).")
+    for v in gains:
+        name = "the no-fusion baseline" if v.method == "none" else _REFERENCE_NAMES[v.method]
+        if v.reference is None:
+            lines.append(f"Gain vs {name}: unknown ({_REFERENCE_NAMES[v.method]} not run).")
             continue
-        diff = difference(a.stats(best), a.stats(reference), a.noise)
         lines.append(
-            f"Expected gain vs {name} (`{reference.label}`, {a.split} {a.metric} "
-            f"{mean_std(a.stats(reference))}): {judged(diff)}."
+            f"Expected gain vs {name} (`{v.reference.label}`, {a.split} {a.metric} "
+            f"{mean_std(a.stats(v.reference))}): {judged(v.gain)}."
         )
     return lines
 

@@ -3,7 +3,7 @@ the text, the tables and the plot labels say the same thing)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,16 +82,6 @@ TABLE_COSTS = COST_ROWS[:4]  # the guide's table columns: parameters, overhead, 
 
 def cost_cells(config: Configuration) -> list[str]:
     return [row.cell(config) for row in TABLE_COSTS]
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
-    lines.append("|" + "|".join(" --- " for _ in header) + "|")
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def judged(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..markdown import markdown_table
+
 
 def _cell(value: object) -> str:
     if value is None:
@@ -13,8 +15,6 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """A GitHub markdown table of ``columns`` (floats to 4 significant digits)."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+def results_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """``columns`` of each result row (floats to 4 significant digits)."""
+    return markdown_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])

@@ -22,7 +22,7 @@ from ..atomic import atomic_write_csv, atomic_write_text
 from ..engine import count_gflops, parameter_breakdown
 from ..engine.compile import is_compiled
 from .breakdown import Breakdown, measure_breakdown
-from .report import markdown_table
+from .report import results_table
 from .roofline import Roofline, measure_roofline
 from .timing import PeakMemory, interleave, median, memory_in_use_mb, round_ratios
 from .workload import Workload, benchmark_cfg, build_workload
@@ -192,7 +192,7 @@ def run(settings: Settings) -> dict[str, Path]:
     atomic_write_csv(files["csv"], TABLE_COLUMNS, rows.values())
     sections = [
         _header(settings, workloads[0].device),
-        markdown_table(list(rows.values()), TABLE_COLUMNS),
+        results_table(list(rows.values()), TABLE_COLUMNS),
     ]
     if settings.fp32_matmul:
         roofline_args = (settings.infer_batch, settings.matmul_size, settings.repeats)
@@ -202,7 +202,7 @@ def run(settings: Settings) -> dict[str, Path]:
         ]
         files["roofline"] = out / "roofline.csv"
         atomic_write_csv(files["roofline"], ROOFLINE_COLUMNS, roofs)
-        sections += ["## Backbone vs fp32 matmul (item 2)", markdown_table(roofs, ROOFLINE_COLUMNS)]
+        sections += ["## Backbone vs fp32 matmul (item 2)", results_table(roofs, ROOFLINE_COLUMNS)]
     if settings.breakdown:
         breakdowns = {w.name: measure_breakdown(w, settings.breakdown_steps) for w in workloads}
         files["breakdown"] = out / "breakdown.csv"
@@ -212,7 +212,7 @@ def run(settings: Settings) -> dict[str, Path]:
             atomic_write_text(profile_file, result.profiler_table)
             sections += [
                 f"## Training step breakdown: {name} (item 3; {result.images_per_step} images)",
-                markdown_table(_breakdown_rows({name: result}), BREAKDOWN_COLUMNS),
+                results_table(_breakdown_rows({name: result}), BREAKDOWN_COLUMNS),
                 f"Op-level profile: `{profile_file.name}`.",
             ]
     atomic_write_text(files["markdown"], "\n\n".join(sections) + "\n")

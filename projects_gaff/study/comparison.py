@@ -3,9 +3,9 @@ modality ablations, each method one named experiment on the same base config.
 
 A method is the Detectron2 options of its ``configs/fusion/<name>.yaml`` (or
 ``configs/fusion/modality/<name>.yaml``) minus ``OUTPUT_DIR``; the tests check that the two
-agree. Every fusing method fuses the study's stages (``MODEL.GAFF.STAGES``, default [2, 3],
+agree. Every fusing method fuses the study's stages (``MODEL.FUSION.STAGES``, default [2, 3],
 ``--fusion-stages``); a method that fuses nothing (``none``, the one-stream modality rows)
-carries its own ``MODEL.GAFF.STAGES []`` and its name has no stage label. Names:
+carries its own ``MODEL.FUSION.STAGES []`` and its name has no stage label. Names:
 ``exp_<XXX>_<method>_s<stages>``, numbered from 101 (fusion) and 201 (modality) in list
 order, so a method appended later never renames an existing folder.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .plan import COMPARISON_FOLDERS, Experiment
 
 STAGES_KEY = "MODEL.FUSION.STAGES"
+OLD_STAGES_KEY = "MODEL.GAFF.STAGES"  # still accepted by the config, so reserved as well
 DEFAULT_STAGES = (2, 3)
 _RGB_PLUS_ONE = (
     ("MODEL.PIXEL_MEAN", "[123.675, 116.28, 103.53, 127.5]"),
@@ -34,7 +35,7 @@ class Method:
 
     @property
     def fuses(self) -> bool:
-        """False when the method sets ``MODEL.GAFF.STAGES`` itself (to ``[]``)."""
+        """False when the method sets ``MODEL.FUSION.STAGES`` itself (to ``[]``)."""
         return STAGES_KEY not in dict(self.options)
 
 
@@ -54,7 +55,7 @@ class MethodConfig:
         return f"{self.method.name}_{self.stage_label}" if self.stages else self.method.name
 
     def opts(self) -> list[str]:
-        """``MODEL.GAFF.STAGES`` first, then the method's own options."""
+        """``MODEL.FUSION.STAGES`` first, then the method's own options."""
         rest = [x for key, value in self.method.options if key != STAGES_KEY for x in (key, value)]
         return [STAGES_KEY, str(list(self.stages)), *rest]
 
@@ -64,7 +65,7 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A comparison study: its methods, folder, numbering and summary file."""
+    """A comparison study: its methods, folder and numbering."""
 
     name: str
     first_number: int
@@ -74,10 +75,6 @@ class Comparison:
     @property
     def folder(self) -> str:
         return COMPARISON_FOLDERS[self.name]
-
-    @property
-    def summary_name(self) -> str:
-        return f"summary_{self.folder}.csv"
 
     def plan(self, stages: tuple[int, ...] = DEFAULT_STAGES) -> list[Experiment]:
         return [
@@ -92,7 +89,7 @@ class Comparison:
 
     def plan_keys(self) -> set[str]:
         """Keys some method sets: a free option may not override them."""
-        return {STAGES_KEY} | {key for m in self.methods for key, _ in m.options}
+        return {STAGES_KEY, OLD_STAGES_KEY} | {key for m in self.methods for key, _ in m.options}
 
 
 FUSION = Comparison(

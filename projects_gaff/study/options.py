@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..run_files import SUMMARY
-from .comparison import COMPARISONS, DEFAULT_STAGES, Comparison
+from ..run_files import SUMMARY, comparison_summary
+from .comparison import COMPARISONS, DEFAULT_STAGES, OLD_STAGES_KEY, STAGES_KEY, Comparison
 from .executors import SlurmOptions
 from .plan import Experiment, phase1_plan, phase2_plan, select_metric
 from .summary import COMPARISON_COLUMNS, SUMMARY_COLUMNS
 
 # Set per run by the GAFF plan; a free option may not override them.
 GAFF_PLAN_KEYS = frozenset(
-    ("MODEL.FUSION.STAGES", "MODEL.GAFF.STAGES", "MODEL.GAFF.SE_REDUCTION",
+    (STAGES_KEY, OLD_STAGES_KEY, "MODEL.GAFF.SE_REDUCTION",
      "MODEL.GAFF.INTER_MODE", "MODEL.GAFF.MERGE_BOTTLENECK")
 )  # fmt: skip
 RUN_KEYS = frozenset(("SEED", "OUTPUT_DIR"))  # set per run by --seeds and --output-base
@@ -59,7 +59,7 @@ def study_kind(name: str, fusion_stages: tuple[int, ...] | None = None) -> Study
         return StudyKind(name, SUMMARY, tuple(SUMMARY_COLUMNS), GAFF_PLAN_KEYS | RUN_KEYS)
     return StudyKind(
         name,
-        comparison.summary_name,
+        comparison_summary(comparison.folder),
         tuple(COMPARISON_COLUMNS),
         frozenset(comparison.plan_keys()) | RUN_KEYS,
         comparison,

@@ -21,6 +21,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from projects_gaff.analysis import analyse, load_results, write_report
+from projects_gaff.analysis.conclusions import conclude
 from projects_gaff.analysis.report import PLOTS
 from projects_gaff.study.plan import GaffConfig
 
@@ -156,6 +157,31 @@ def test_noise_effects_rankings_and_verdicts(study):
     assert within["s4_"] is True and within["s2_"] is False
     assert a.best.key == "s4_r8_is0_mb1"
     assert a.reference("none").label == "exp_101_none" and a.reference("cssa") is None
+
+
+def test_conclusions_carry_the_verdicts_before_any_text(study):
+    """The findings the report renders, as values: verdicts, expectations, the winner and by
+    how much, the recommendation and the commands that would train the missing references."""
+    c = conclude(analyse(load_results(study)))
+    assert c.verdicts == {
+        "H1": "not shown", "H2": "not shown", "H3": "supported", "H4": "supported",
+    }  # fmt: skip
+    places = {
+        e.place: (e.found.gaff.stage_label, e.met, [g[0] for g in e.gaps]) for e in c.expectations
+    }
+    assert places == {
+        "Best single stage": ("s1", False, ["s3"]),  # s1 wins on val, the guide expected s3
+        "Best multi-stage set": ("s34", True, []),
+        "Worst stage set": ("s2", False, ["s1"]),
+    }
+    assert c.best.key == "s4_r8_is0_mb1" and c.best not in c.tied
+    assert c.cheapest.key == "s1_r4_is0_mb0" and c.cheapest in c.tied
+    none = c.versus["none"]
+    assert none.reference.label == "exp_101_none"
+    assert none.gain.value == pytest.approx(11.0) and none.gain.outcome == "positive"
+    assert c.versus["cssa"].reference is None and c.versus["cssa"].gain is None
+    assert "--study fusion --only exp_104,exp_105,exp_106" in c.versus["cssa"].command
+    assert "--study modality --only exp_201" in c.versus["rgb"].command
 
 
 def test_report_has_every_section_table_and_figure(study, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from ablate_cli import check_options
 from conftest import CONFIGS, REPO_ROOT, make_cfg, study_options
 
+from projects_gaff.run_files import comparison_summary
 from projects_gaff.study import FUSION, MODALITY, StudyError
 from projects_gaff.study.comparison import DEFAULT_STAGES
 from projects_gaff.study.plan import parse_stages
@@ -44,7 +45,7 @@ def test_fusion_and_modality_plans_are_named_numbered_and_foldered():
         "MODEL.FUSION.CSSA.THRESHOLD", "0.3",
     ]  # fmt: skip
     assert at3[0].config.opts() == ["MODEL.FUSION.STAGES", "[]", "MODEL.FUSION.TYPE", "none"]
-    assert FUSION.summary_name == "summary_fusion_comparison.csv"
+    assert comparison_summary(FUSION.folder) == "summary_fusion_comparison.csv"
 
 
 @pytest.mark.parametrize("comparison", [FUSION, MODALITY], ids=["fusion", "modality"])
@@ -88,6 +89,7 @@ def test_bad_fusion_stages_are_refused(text):
         ({"top_k_from": ("s3",)}, "--top-k-from: GAFF-study options"),
         ({"opts": ("MODEL.FUSION.TYPE", "add")}, "MODEL.FUSION.TYPE is set for each run"),
         ({"opts": ("MODEL.FUSION.STAGES", "[3]")}, "MODEL.FUSION.STAGES is set for each run"),
+        ({"opts": ("MODEL.GAFF.STAGES", "[3]")}, "MODEL.GAFF.STAGES is set for each run"),
         ({"only": ("exp_005",)}, "not in the fusion study"),
         ({"only": ("exp_1",)}, "--only takes exp_NNN"),
     ],
