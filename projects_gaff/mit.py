@@ -25,7 +25,7 @@ LAYER_NORM_EPS = 1e-6
 
 @dataclass(frozen=True)
 class MiTSpec:
-    """Per-stage hyper-parameters of one MiT size (DESIGN_NOTES §4)."""
+    """Per-stage hyper-parameters of one MiT size (SegFormer, Xie et al., NeurIPS 2021)."""
 
     dims: tuple[int, int, int, int]
     depths: tuple[int, int, int, int]

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Run the GAFF ablation study (guide §2): phase 1 (8 stage sets), then phase 2 (the top-k
-stage sets on validation AP × 8 hyper-parameter combinations); or, with ``--study fusion``,
-the fusion-method comparison of §8.2 (one experiment per configs/fusion/*.yaml method, all
-fusing the same stages), or ``--study modality`` (configs/fusion/modality/*.yaml). Each
-experiment is one ``tools/train_net.py`` process; rerunning the same command continues a
-killed study.
+"""Run the GAFF ablation study (README.md, "The ablation study"): phase 1 (8 stage
+sets), then phase 2 (the top-k stage sets on validation AP × 8 hyper-parameter
+combinations); or, with ``--study fusion``, the fusion-method comparison (one experiment
+per configs/fusion/*.yaml method, all fusing the same stages), or ``--study modality``
+(configs/fusion/modality/*.yaml). Each experiment is one ``tools/train_net.py`` process;
+rerunning the same command continues a killed study.
 
     python tools/ablate.py --data DIR --labels DIR --output-base results/gaff_ablations_full
     python tools/ablate.py ... --phase 1 --dry-run

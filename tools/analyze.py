@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-r"""Analyse a GAFF ablation study: report.md plus PNG figures, with the guide's tables
-(§4.2, §6.3) filled, the hypotheses H1–H4 judged against the measured seed noise, and a
-recommendation. Works on a partial study (it says what is missing) and on the earlier
-implementation's ``summary_all_experiments.csv``.
+r"""Analyse a GAFF ablation study: report.md plus PNG figures, with the stage-wise,
+hyper-parameter and comparison tables filled, the hypotheses H1–H4 judged against the
+measured seed noise, and a recommendation. Works on a partial study (it says what is
+missing) and on the earlier implementation's ``summary_all_experiments.csv``.
 
     python tools/analyze.py --output-base results/gaff_ablations_full
     python tools/analyze.py --output-base results/gaff_ablations_full --out reports/gaff \

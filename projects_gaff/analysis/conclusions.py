@@ -1,7 +1,7 @@
-"""The study's conclusions as values, computed before any sentence is written: the guide's
-stage-set expectations (§2.2), the hypothesis verdicts (§2.3), the best GAFF configuration
-against each reference (§6.3) and the recommendation (§6.2.5). The report renders them, and
-tests check them without parsing text."""
+"""The study's conclusions as values, computed before any sentence is written: the
+expected best and worst stage sets, the hypothesis verdicts (H1–H4), the best GAFF
+configuration against each reference (baseline, RGB only, CSSA) and the recommendation.
+The report renders them, and tests check them without parsing text."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from .findings import Analysis
 from .model import Configuration
 from .stats import Estimate, ap, difference, seed_stats
 
-# The guide's §2.2 expectations: a place in the phase-1 ranking (of stage labels, best
-# first), who holds it, and the stage sets the guide expected there.
+# The stage-set expectations: a place in the phase-1 ranking (of stage labels, best
+# first), who holds it, and the stage sets expected there.
 EXPECTED_STAGE_SETS: tuple[tuple[str, Callable[[list[str]], list[str]], tuple[str, ...]], ...] = (
     ("Best single stage", lambda ranked: [x for x in ranked if len(x) == 2][:1], ("s3",)),
     ("Best multi-stage set", lambda ranked: [x for x in ranked if len(x) > 2][:1], ("s34", "s234")),
@@ -31,7 +31,7 @@ _REFERENCE_RUNS: dict[str, tuple[Comparison, Callable[[Method], bool]]] = {
 
 @dataclass(frozen=True)
 class Expectation:
-    """One §2.2 expectation against the ranking on the selection split: ``found`` holds
+    """One stage-set expectation against the ranking on the selection split: ``found`` holds
     that place with ``score``; ``gaps`` are each finished expected set minus ``found``."""
 
     place: str

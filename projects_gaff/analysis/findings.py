@@ -1,9 +1,9 @@
 """What the study says, computed once for the plots and the report: seed noise, rankings,
-the guide's hypotheses H1–H4 (§2.3) and the reference runs of §6.3.
+the hypotheses H1–H4 and the reference runs (baseline, RGB only, CSSA).
 
 Two splits play two roles. Rankings and the best configuration use the *selection* split
 (validation; the test split only when the source has nothing else), so the test split never
-chooses a model (DESIGN_NOTES §2.7). Tables, effects and verdicts use the *reported* split
+chooses a model. Tables, effects and verdicts use the *reported* split
 (test by default, the guide's "mAP"), with the seed noise measured on that same split.
 """
 

@@ -2,7 +2,7 @@
 
 A run folder's ``config.yaml`` is the full Detectron2 config (``MODEL.FUSION``, ``MODEL.GAFF``,
 ``MODEL.MIT``); ``config.json``'s study fields are the fallback. The
-method decides which guide §6.3 table a run belongs to: ``none`` is the no-fusion baseline,
+method decides which comparison table a run belongs to: ``none`` is the no-fusion baseline,
 ``rgb`` the RGB-only model, ``cssa`` the CSSA comparison.
 """
 

@@ -84,7 +84,7 @@ class StudyData:
     @property
     def selection_split(self) -> str:
         """Model selection (ranking, best configuration) never looks at the test split when
-        a validation split exists (DESIGN_NOTES §2.7)."""
+        a validation split exists: the test split never chooses a model."""
         return "val" if "val" in self.splits else self.splits[0]
 
     def phase1(self) -> list[tuple[GaffConfig, Configuration | None]]:

@@ -1,4 +1,4 @@
-"""Training curves (guide §4.3.3, §6.1.4, H4): training loss, validation AP and the
+"""Training curves (convergence, overfitting, H4): training loss, validation AP and the
 val − train loss gap per epoch, one figure per phase.
 
 Each curve is the mean over a configuration's seeds. Phase 1 has eight curves per panel,

@@ -1,4 +1,4 @@
-"""Phase-1 figures (guide §4.3.1, §4.3.4, §6.1): AP per stage set, AP50/AP75, AP per object
+"""Phase-1 figures (stage selection): AP per stage set, AP50/AP75, AP per object
 size, AP against GAFF parameters and training time, and peak memory per stage set.
 
 Bars show the mean over seeds, the error bar the seed standard deviation and the black
@@ -180,7 +180,7 @@ def plot_phase1_ap50_ap75(a: Analysis, path: Path) -> Path | None:
 
 @styled
 def plot_phase1_sizes(a: Analysis, path: Path) -> Path | None:
-    """Guide §6.1: do early stages help small objects, late stages large ones?"""
+    """Do early stages help small objects, late stages large ones?"""
     fig = _panels(
         a, tuple(SIZE_KEYS), lambda key: f"{SIZE_KEYS[key]} objects ({metric_label(key)})", 5.3
     )
@@ -198,7 +198,7 @@ def plot_phase1_miss_rate(a: Analysis, path: Path) -> Path | None:
 def plot_phase1_cost(a: Analysis, path: Path) -> Path | None:
     """The selection metric (AP unless a miss rate selects) against the GAFF parameter
     overhead (log scale) and against training time, and the peak training memory of each
-    stage set (guide §4.3 item 4)."""
+    stage set."""
     rows = [(c, r) for c, r in a.study.phase1() if a.stats(r) is not None]
     if not any(
         r.parameter("gaff_total") or mean_of(x.training_hours for x in r.runs) for _, r in rows

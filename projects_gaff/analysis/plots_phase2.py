@@ -1,4 +1,4 @@
-"""Phase-2 figures (guide §4.3.2, §6.2): AP over the hyper-parameter grid of each top stage
+"""Phase-2 figures (hyper-parameter tuning): AP over the hyper-parameter grid of each top stage
 set, the main effect of each hyper-parameter, and the r × inter-shared × merge interaction.
 """
 

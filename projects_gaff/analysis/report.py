@@ -1,5 +1,6 @@
-"""``report.md`` and its PNGs: draw every figure, then write the sections in the guide's
-order (status, seed noise, phase 1, phase 2, hypotheses, curves, §6.3, recommendation).
+"""``report.md`` and its PNGs: draw every figure, then write the sections in the study's
+order (status, seed noise, phase 1, phase 2, hypotheses, curves, comparisons,
+recommendation).
 
 A figure with no data yet is not drawn (and an old copy of it is removed), and the report
 says so, so a partial study gives a complete, honest report.

@@ -1,5 +1,5 @@
-"""Report sections for phase 1 (guide §4.2 stage-wise table, §6.1 questions) and phase 2
-(§4.2 hyper-parameter sensitivity, §6.2 interactions)."""
+"""Report sections for phase 1 (stage-wise table, stage-selection questions) and phase 2
+(hyper-parameter sensitivity, interactions)."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _ranking_line(a: Analysis) -> str:
 
 
 def _expectation_line(sel: str, e: Expectation) -> str:
-    """A §2.2 expectation against the ranking, with the gaps when it was not met."""
+    """A stage-set expectation against the ranking, with the gaps when it was not met."""
     label = e.found.gaff.stage_label
     text = f"{e.place} on {sel}: {label} ({sel} {e.score:.2f})"
     if e.met:
@@ -144,7 +144,7 @@ def _expectation_line(sel: str, e: Expectation) -> str:
 
 
 def _size_lines(a: Analysis) -> list[str]:
-    """§6.1.2: do early stages (1, 2) help small objects, late ones (3, 4) large objects?
+    """Do early stages (1, 2) help small objects, late ones (3, 4) large objects?
     Single-stage fusion at 1 and 2 against 3 and 4, on the reported split."""
     early = [a.study.grid.get(GaffConfig((s,))) for s in (1, 2)]
     late = [a.study.grid.get(GaffConfig((s,))) for s in (3, 4)]
@@ -172,7 +172,7 @@ def _size_lines(a: Analysis) -> list[str]:
 
 
 def _cost_line(a: Analysis) -> str:
-    """§6.1.3: is all-stage fusion worth its parameters; the best accuracy/cost trade-off."""
+    """Is all-stage fusion worth its parameters; the best accuracy/cost trade-off."""
     best = a.config(a.phase1_ranking[0].key)
     cheapest_tied = cheapest([best, *tied_with_best(a, a.phase1_ranking)])
     line = ""
@@ -198,7 +198,7 @@ def _gaff_params(config: Configuration) -> str:
 
 
 def _training_line(a: Analysis) -> str:
-    """§6.1.4: convergence (best epoch) and overfitting (val − train loss at the end)."""
+    """Convergence (best epoch) and overfitting (val − train loss at the end)."""
     configs = [c for _, c in a.study.phase1() if c is not None]
     epochs = {
         c.gaff.stage_label: statistics.fmean(e)

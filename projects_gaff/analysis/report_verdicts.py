@@ -1,5 +1,6 @@
-"""Report sections that judge: the hypotheses H1–H4 (guide §2.3), GAFF against the
-baseline, RGB only and CSSA (§6.3, §8.2), and the final recommendation (§6.2.5).
+"""Report sections that judge: the hypotheses H1–H4 (README.md, "Analysis"), GAFF against
+the baseline, RGB only and CSSA (README.md, "Comparison studies"), and the final
+recommendation.
 
 Every sentence carries the number it rests on, and every comparison says whether it is
 larger than the seed noise.
@@ -117,7 +118,7 @@ def _pair_text(f: Finding, pair: Pair, digits: int) -> str:
     return f"{' '.join(common)} {pair.diff:+.{digits}f}"
 
 
-# ---- comparisons (§6.3, §8.2) ----------------------------------------------------------
+# ---- comparisons: GAFF against the baseline, RGB only, CSSA and the other methods -----
 
 
 def comparison_section(a: Analysis, c: Conclusions) -> str:

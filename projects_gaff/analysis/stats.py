@@ -24,7 +24,7 @@ FACTOR_VALUES = {
     "inter_shared": (False, True),
     "merge_bottleneck": (False, True),
 }
-# DESIGN_NOTES §1: the earlier one-seed study's whole spread (phase 1 and phase 2, COCO AP
+# The earlier one-seed study's whole spread (phase 1 and phase 2, COCO AP
 # on the 0–100 scale), which it never compared with seed noise.
 EARLIER_SPREAD = (81.7, 83.8)
 
@@ -35,8 +35,8 @@ def ap(split: str, key: str = DEFAULT_SELECT_METRIC) -> Measure:
 
 
 def loss_gap(row: Mapping[str, float | None]) -> float | None:
-    """Validation minus training total loss of one ``metrics_per_epoch.csv`` row (guide H4:
-    a larger gap means more overfitting)."""
+    """Validation minus training total loss of one ``metrics_per_epoch.csv`` row
+    (hypothesis H4: a larger gap means more overfitting)."""
     train, val = row.get("train_total_loss"), row.get("val_total_loss")
     return None if train is None or val is None else val - train
 

@@ -89,7 +89,7 @@ def judged(
 ) -> str:
     """An effect with its verdict against the seed noise, for the report's sentences:
     ``+0.40, beyond the seed noise (2 SE 0.31)``. With the noise unknown, an AP effect is
-    set against the earlier one-seed study's whole spread (DESIGN_NOTES §1)."""
+    set against the earlier one-seed study's whole spread (``EARLIER_SPREAD``)."""
     if estimate is None:
         return "not measurable (no data)"
     value = f"{estimate.value:+.{digits}f}{unit}"

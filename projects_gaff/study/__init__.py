@@ -1,5 +1,5 @@
-"""The GAFF ablation study (guide §2, §5) and the fusion-method / modality comparisons
-(§8.2): plan, runner, executors, summary. CLI: ``tools/ablate.py``.
+"""The GAFF ablation study and the fusion-method / modality comparisons (README.md, "The
+ablation study"): plan, runner, executors, summary. CLI: ``tools/ablate.py``.
 
 The runner and the executors (submitit, tqdm) load on first use, so the analysis can read
 the plan and the run folders without them.

@@ -1,4 +1,4 @@
-"""The comparison studies as data: the fusion methods of the guide's §8.2 table and the
+"""The comparison studies as data: the fusion methods of the fusion-method table and the
 modality ablations, each method one named experiment on the same base config.
 
 A method is the Detectron2 options of its ``configs/fusion/<name>.yaml`` (or

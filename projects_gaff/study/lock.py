@@ -1,6 +1,6 @@
 """One runner per output folder: a lock file created with O_CREAT | O_EXCL.
 
-Two runners on one folder once overwrote each other's summary (DESIGN_NOTES §1). The lock
+Two runners on one folder once overwrote each other's summary CSV. The lock
 names its holder (pid, host, start time, command); a lock left by a dead process on this
 host is taken over, one from another host is not (its process cannot be checked from here).
 """

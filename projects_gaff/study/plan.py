@@ -1,10 +1,10 @@
 """The study plan as data: named experiments, their folders and their config options.
 
-Phase 1 tries the eight stage sets of the guide (§2.2) with the default hyper-parameters
+Phase 1 tries the eight stage sets (s1 … s1234) with the default hyper-parameters
 (r4 / is0 / mb0). Phase 2 crosses each selected stage set with the eight combinations of
-{SE reduction 4, 8} × {inter-shared F, T} × {merge-bottleneck F, T} (§2.3); the default
-combination is the phase-1 run itself, so it is listed but never trained again. Names
-follow the guide's appendix: ``exp_<XXX>_s<stages>_r<r>_is<0|1>_mb<0|1>``.
+{SE reduction 4, 8} × {inter-shared F, T} × {merge-bottleneck F, T} (hypotheses
+H1–H4); the default combination is the phase-1 run itself, so it is listed but never
+trained again. Names follow the guide's appendix: ``exp_<XXX>_s<stages>_r<r>_is<0|1>_mb<0|1>``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Seed statistics, the seed-noise threshold and the ranking used to pick phase 2's configs.
 
 With one seed per configuration the spread between configurations cannot be told apart
-from training noise (DESIGN_NOTES §1: the earlier study's whole spread was about that
+from training noise (the earlier study's whole spread, 81.7–83.8 AP, was about that
 size), so every comparison here says when it is inside the noise.
 """
 

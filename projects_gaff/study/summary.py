@@ -26,8 +26,9 @@ SUMMARY_COLUMNS = [
     "params_total", "params_gaff", "gflops", "train_hours", "inference_fps", "peak_memory_mb",
     "status", "folder",
 ]  # fmt: skip
-# The comparison studies' table (guide §8.2): method, AP, the fusion's parameters
-# (model_info.json's ``gaff_total``: whichever fusion modules the backbone holds), cost.
+# The comparison studies' table (README.md, "Comparison studies"): method, AP, the
+# fusion's parameters (model_info.json's ``gaff_total``: whichever fusion modules the
+# backbone holds), cost.
 COMPARISON_COLUMNS = [
     "exp_id", "name", "method", "stages",
     *COCO_KEYS, "test_AP_std", "val_AP", "val_AP_std", "val_AP50",
