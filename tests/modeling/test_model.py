@@ -187,7 +187,7 @@ def test_auxiliary_channel_subset():
 @pytest.mark.parametrize(
     "opts, message",
     [
-        (("MODEL.FUSION.STAGES", "[5]"), r"MODEL.FUSION.STAGES \[5\] has \[5\]"),
+        (("MODEL.FUSION.STAGES", "[5]"), r"MODEL.FUSION.STAGES \[5\]: stage\(s\) \[5\] do not"),
         (("MODEL.GAFF.SE_REDUCTION", 0), "SE reduction 0"),
         (("MODEL.GAFF.INTER_MODE", "cross"), "INTER_MODE 'cross'"),
         (("MODEL.MIT.NAME", "mit_b9"), "MODEL.MIT.NAME 'mit_b9'"),
