@@ -156,12 +156,12 @@ def test_failing_or_foreign_runs_leave_a_finished_folder_byte_identical(tiny_dat
 
     torch.save({"model": {"unrelated.weight": torch.zeros(2)}}, foreign)
     # Another config, not told: refused before anything is written.
-    refused = _one_error_line(train_net(*base, "MODEL.GAFF.STAGES", "[4]"))
-    assert "holds another run" in refused and "MODEL.GAFF.STAGES" in refused
+    refused = _one_error_line(train_net(*base, "MODEL.FUSION.STAGES", "[4]"))
+    assert "holds another run" in refused and "MODEL.FUSION.STAGES" in refused
     assert _tree(out) == before
     # Told to overwrite, but invalid: validated before anything is written.
     cases = {
-        "MODEL.GAFF.STAGES [5]": "STAGES",
+        "MODEL.FUSION.STAGES [5]": "STAGES",
         "MODEL.GAFF.SE_REDUCTION 0": "SE reduction 0",
         f"MODEL.MIT.WEIGHTS {tmp_path / 'missing.pth'}": "do not exist",
         f"MODEL.MIT.WEIGHTS {foreign}": str(foreign),
@@ -177,7 +177,7 @@ def test_failing_or_foreign_runs_leave_a_finished_folder_byte_identical(tiny_dat
 def test_config_error_in_a_new_folder_logs_the_traceback_there(tiny_dataset, tmp_path):
     out = tmp_path / "new"
     result = train_net(
-        "--config-file", QUICK, *tiny_dataset, "MODEL.GAFF.STAGES", "[5]", "OUTPUT_DIR", str(out)
+        "--config-file", QUICK, *tiny_dataset, "MODEL.FUSION.STAGES", "[5]", "OUTPUT_DIR", str(out)
     )
     assert "STAGES" in _one_error_line(result)
     log = (out / "training.log").read_text()
