@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .annotations import coco_annotations, load_coco_json
-from .errors import BadSamples, collect_records, problem, require_samples
+from .errors import build_records, problem, require_samples
 from .events import link_event_references
-from .frames import modality_size
+from .frames import frame_record
 
 
 def load_coco_multimodal(
@@ -29,7 +29,6 @@ def load_coco_multimodal(
     root = Path(image_root) if image_root else json_file.parent
     index = load_coco_json(json_file)
     require_samples(index["images"], json_file, "list the frames in 'images'")
-    bad = BadSamples(str(json_file), skip_bad_samples)
 
     def build(number: int, image: dict[str, Any]) -> dict[str, Any]:
         where = f"{json_file} (image {image.get('id')})"
@@ -44,7 +43,10 @@ def load_coco_multimodal(
             name: files.get(name) and str(root / files[name])
             for name in ("rgb", "thermal", "event")
         }
-        height, width = modality_size(paths)
+        parts = Path(files["rgb"]).with_suffix("").parts
+        key = "/".join(p for p in parts if p not in ("..", ".", "/"))
+        record = frame_record(number, key, paths)
+        height, width = record["height"], record["width"]
         declared = (image.get("height", height), image.get("width", width))
         if declared != (height, width):
             raise problem(
@@ -52,20 +54,9 @@ def load_coco_multimodal(
                 f"declares {declared[1]}x{declared[0]} but {paths['rgb']} is {width}x{height}",
                 "correct 'width'/'height' or the image",
             )
-        return {
-            "file_name": paths["rgb"],
-            "image_id": number,
-            "frame_key": "/".join(
-                p for p in Path(files["rgb"]).with_suffix("").parts if p not in ("..", ".", "/")
-            ),
-            "height": height,
-            "width": width,
-            "modalities": paths,
-            "annotations": coco_annotations(json_file, index, image, classes, height, width),
-        }
+        record["annotations"] = coco_annotations(json_file, index, image, classes, height, width)
+        return record
 
-    records = collect_records(index["images"], build, bad)
-    bad.finish(len(index["images"]))
-    require_samples(records, json_file, "fix the bad samples listed above")
+    records = build_records(index["images"], build, str(json_file), skip_bad_samples)
     link_event_references(records, sequential)
     return records

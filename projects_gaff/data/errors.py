@@ -1,20 +1,15 @@
-"""Bad-input handling: one exception type, and a collector that either raises or skips.
-
-Every problem names the file, what is wrong and how to fix it, so a user with a broken
-sample never has to guess. Nothing is dropped silently: skipping is opt-in and logged.
-"""
+"""Bad-input errors that name the file, the problem and the fix; skipping is opt-in and logged."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Problems listed in full in one error message; the rest are counted.
-_MAX_LISTED = 10
+_MAX_LISTED = 10  # problems listed in full in one error message; the rest are counted
 
 
 class DatasetError(ValueError):
@@ -26,7 +21,7 @@ class DatasetError(ValueError):
 
 
 def problem(path: str | Path, what: str, fix: str) -> DatasetError:
-    """Build the error for one bad file: ``<file>: <what>. Fix: <fix>``."""
+    """The error for one bad file: ``<file>: <what>. Fix: <fix>``."""
     return DatasetError(f"{path}: {what}. Fix: {fix}")
 
 
@@ -40,12 +35,17 @@ def numbers(where: str, fields: list[str], line: str) -> list[float]:
         ) from None
 
 
-class BadSamples:
-    """Collects per-sample problems while a dataset is read.
+def text_lines(path: Path, fix: str) -> list[str]:
+    """The lines of a text annotation file."""
+    try:
+        return path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise problem(path, "is not a text file", fix) from None
 
-    Strict mode (the default) raises one :class:`DatasetError` listing every problem found,
-    so a user fixes them all in one pass; skip mode logs each skipped file and the count.
-    """
+
+class BadSamples:
+    """Per-sample problems of one dataset: strict mode raises them all in one error (one pass
+    to fix them), skip mode logs each skipped sample and the count."""
 
     def __init__(self, dataset: str, skip: bool):
         self.dataset = dataset
@@ -60,48 +60,55 @@ class BadSamples:
 
     def finish(self, total: int) -> None:
         """Raise (strict) or log the skip count; ``total`` counts the samples inspected."""
-        if not self.problems:
-            return
-        if self.skip:
+        count = len(self.problems)
+        if count and self.skip:
             logger.warning(
                 "Skipped %d of %d samples of %s (SKIP_BAD_SAMPLES is on; see warnings above).",
-                len(self.problems),
+                count,
                 total,
                 self.dataset,
             )
+        if not count or self.skip:
             return
         skip_hint = (
             "set DATASETS.GAFF.SKIP_BAD_SAMPLES True to leave bad samples out (each one is logged)"
         )
-        if len(self.problems) == 1:  # one line, as the console shows one error line
-            raise DatasetError(
-                f"{self.problems[0]} (1 bad sample in {self.dataset}; or {skip_hint})",
-                problems=list(self.problems),
+        if count == 1:  # one line, as the console shows one error line
+            message = f"{self.problems[0]} (1 bad sample in {self.dataset}; or {skip_hint})"
+        else:
+            listed = "\n  ".join(self.problems[:_MAX_LISTED])
+            more = f"\n  ... and {count - _MAX_LISTED} more" if count > _MAX_LISTED else ""
+            message = (
+                f"{count} bad sample(s) in {self.dataset}:\n  {listed}{more}\n"
+                f"Fix the files above, or {skip_hint}."
             )
-        listed = "\n  ".join(self.problems[:_MAX_LISTED])
-        more = len(self.problems) - _MAX_LISTED
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        raise DatasetError(
-            f"{len(self.problems)} bad sample(s) in {self.dataset}:\n  {listed}{tail}\n"
-            f"Fix the files above, or {skip_hint}.",
-            problems=list(self.problems),
-        )
+        raise DatasetError(message, problems=list(self.problems))
 
 
-def collect_records(
-    items: list[Any], build: Callable[[int, Any], dict], bad: BadSamples
+def build_records(
+    items: list[Any],
+    build: Callable[[int, Any], dict],
+    dataset: str,
+    skip: bool,
+    orphans: Iterable[DatasetError] = (),
 ) -> list[dict]:
-    """``build(index, item)`` for every item; a :class:`DatasetError` goes to ``bad``."""
+    """``build(index, item)`` for every item, then the ``orphans`` (files no item uses): all
+    bad ones are raised together, or skipped (``skip``); no usable record is an error."""
+    bad = BadSamples(dataset, skip)
     records = []
     for index, item in enumerate(items):
         try:
             records.append(build(index, item))
         except DatasetError as err:
             bad.add(err)
+    for err in orphans:
+        bad.add(err)
+    bad.finish(len(items))
+    require_samples(records, dataset, "fix the bad samples listed above")
     return records
 
 
-def require_samples(found: list[Any], where: str, fix: str) -> None:
+def require_samples(found: list[Any], where: str | Path, fix: str) -> None:
     """An empty dataset is an error, never an empty training run."""
     if not found:
         raise problem(where, "contains no samples", fix)

@@ -1,13 +1,9 @@
-"""Reading one sample's modalities into the study's frame: (H, W, 5) uint8, R G B T E.
-
-A sample is either one ``.npy`` frame (layout 1, ``record["file_name"]``) or one file per
-modality (layouts 2 and 3, ``record["modalities"]``), in which case a missing event file is
-synthesised from ``record["event_reference"]`` (see :mod:`.events`).
-"""
+"""Reading one sample's modalities into the study's frame: (H, W, 5) uint8, R G B T E."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,8 @@ from .events import DEFAULT_EVENTS, EventSynthesis, luminance, synthesize_events
 
 # Channel names of the frame, in order; MODEL.MIT.AUX_CHANNELS names a subset of the last two.
 CHANNELS = ("r", "g", "b", "thermal", "event")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+FRAME_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")  # a modality may also be an (H, W) uint8 .npy
 
 # (start, end) bytes of a complete JPEG (SOI ... EOI) and PNG (signature ... IEND chunk).
 _END_MARKERS = (
@@ -65,10 +63,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
 def check_complete_image(path: str | Path) -> None:
     """Raise a :class:`DatasetError` for an image file that is cut short or corrupt.
 
-    OpenCV decodes a truncated JPEG without an error (the missing rows come out grey; libjpeg
-    only prints "Premature end of JPEG file"), so a file cut by a failed copy would train
-    silently. A JPEG or PNG that ends with its end marker is complete (a look at its first
-    and last bytes); anything else is decoded in full by PIL, which raises on truncated data.
+    OpenCV decodes a truncated JPEG silently (grey rows), so a JPEG or PNG must end with its
+    end marker; anything else is decoded in full by PIL, which raises on truncated data.
     """
     with open(path, "rb") as f:
         head = f.read(8)
@@ -212,3 +208,27 @@ def _require_same_size(sizes: dict[str, tuple[int, int]]) -> tuple[int, int]:
                 "modalities must be pixel-aligned at one size; resize them to match",
             )
     return int(size[0]), int(size[1])
+
+
+def frame_record(
+    index: int, key: str, files: str | Path | dict[str, str | None], **extra: Any
+) -> dict[str, Any]:
+    """A dataset dict, without annotations, of a .npy frame or of one file per modality
+    (``{"rgb": ..., "thermal": ..., "event": ...}``); its size comes from the file headers."""
+    if isinstance(files, dict):
+        (height, width), file_name, extra["modalities"] = modality_size(files), files["rgb"], files
+    else:
+        (height, width), file_name = npy_frame_size(files), str(files)
+    return {
+        "file_name": file_name,
+        "image_id": index,
+        "frame_key": key,
+        "height": height,
+        "width": width,
+        **extra,
+    }
+
+
+def find_file(directory: Path, stem: str, suffixes: Iterable[str]) -> Path | None:
+    """The first ``directory/<stem><suffix>`` that is a file."""
+    return next((p for s in suffixes if (p := directory / (stem + s)).is_file()), None)

@@ -19,13 +19,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from detectron2.config import CfgNode
 from detectron2.structures import BoxMode
 
 from ..config import KAIST_DAY_SETS
-from .errors import BadSamples, collect_records, numbers, problem, require_samples
-from .frames import modality_size
-from .paired import IMAGE_SUFFIXES
+from .errors import build_records, numbers, problem, require_samples, text_lines
+from .frames import FRAME_SUFFIXES, find_file, frame_record
 
 BBGT_HEADER = "% bbGt version=3"
 PERSON = "person"
@@ -66,10 +64,7 @@ def read_image_set(path: str | Path) -> list[str]:
 
 def parse_bbgt(path: Path, classes: list[str]) -> list[dict[str, Any]]:
     """A bbGt v3 file: ``% bbGt version=3``, then ``label x y w h occ [xv yv wv hv ign ang]``."""
-    try:
-        lines = path.read_text().splitlines()
-    except UnicodeDecodeError:
-        raise problem(path, "is not a text file", f"write a '{BBGT_HEADER}' annotation") from None
+    lines = text_lines(path, f"write a '{BBGT_HEADER}' annotation")
     if not lines or lines[0].strip() != BBGT_HEADER:
         raise problem(
             path,
@@ -164,12 +159,11 @@ class _JsonAnnotations:
                 occlusion = ann.get("occlusion", 0)
             except (KeyError, TypeError, ValueError):
                 raise problem(where, "has no numeric 'bbox' [x, y, w, h]", "correct it") from None
+            ignore = ann.get("ignore", 0) or label == "__ignore__"
             label = PERSON if label == "__ignore__" else label
-            ignore = ann.get("ignore", 0) or names[ann["category_id"]] == "__ignore__"
-            by_id[ann["image_id"]].append(
-                _annotation(where, label, box, occlusion, ignore, classes)
-            )
-            by_id[ann["image_id"]][-1]["height"] = float(ann.get("height", box[3]))
+            converted = _annotation(where, label, box, occlusion, ignore, classes)
+            converted["height"] = float(ann.get("height", box[3]))
+            by_id[ann["image_id"]].append(converted)
         self.annotations = by_id
 
     def of(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -189,18 +183,17 @@ def kaist_json_records(
     """Records of a KAIST_annotation.json alone (no image files), in image-id order: what
     the miss-rate evaluation needs (``frame_key``, size, ``daytime``, annotations)."""
     source = _JsonAnnotations(Path(path), list(classes))
-    records = []
-    for position, image in enumerate(sorted(source.images.values(), key=lambda i: i["id"])):
-        records.append(
-            {
-                "image_id": position,
-                "frame_key": image["im_name"],
-                "height": int(image["height"]),
-                "width": int(image["width"]),
-                "daytime": daytime(image["im_name"], day_sets),
-                "annotations": source.annotations[image["id"]],
-            }
-        )
+    records = [
+        {
+            "image_id": position,
+            "frame_key": image["im_name"],
+            "height": int(image["height"]),
+            "width": int(image["width"]),
+            "daytime": daytime(image["im_name"], day_sets),
+            "annotations": source.annotations[image["id"]],
+        }
+        for position, image in enumerate(sorted(source.images.values(), key=lambda i: i["id"]))
+    ]
     require_samples(records, path, "list the frames in 'images'")
     return records
 
@@ -237,22 +230,19 @@ def load_kaist(
             "annotation folder or json does not exist",
             "set DATASETS.GAFF.ANNOTATIONS (relative to ROOT) to the bbGt folder or the json",
         )
-    bad = BadSamples(str(list_file), skip_bad_samples)
     where = {key: f"{list_file}:{n}" for n, key in enumerate(keys, start=1)}
 
     def frame_file(key: str, folder: str, required: bool) -> Path | None:
         set_name, video, name = key.split("/")
         directory = root / set_name / video / folder
-        for suffix in (*IMAGE_SUFFIXES, ".npy"):
-            if (directory / (name + suffix)).is_file():
-                return directory / (name + suffix)
-        if required:
+        found = find_file(directory, name, FRAME_SUFFIXES)
+        if found is None and required:
             raise problem(
                 where[key],
                 f"names frame {key}, but {directory / name}.jpg does not exist",
                 f"restore the {folder} image, or remove the line from the list",
             )
-        return None
+        return found
 
     def build(index: int, key: str) -> dict[str, Any]:
         paths = {
@@ -260,9 +250,10 @@ def load_kaist(
             "thermal": str(frame_file(key, thermal_dir, True)),
             "event": (event := frame_file(key, event_dir, False)) and str(event),
         }
-        height, width = modality_size(paths)
+        record = frame_record(index, key, paths, daytime=daytime(key, day_sets))
+        height, width = record["height"], record["width"]
         if source is not None:
-            image, boxes = source.of(key)
+            image, record["annotations"] = source.of(key)
             if (image["height"], image["width"]) != (height, width):
                 raise problem(
                     source.path,
@@ -276,17 +267,7 @@ def load_kaist(
                 raise problem(
                     txt, "annotation is missing", "restore it (a header alone: no persons)"
                 )
-            boxes = parse_bbgt(txt, classes)
-        record = {
-            "file_name": paths["rgb"],
-            "image_id": index,
-            "frame_key": key,
-            "height": height,
-            "width": width,
-            "daytime": daytime(key, day_sets),
-            "modalities": paths,
-            "annotations": boxes,
-        }
+            record["annotations"] = parse_bbgt(txt, classes)
         if not paths["event"]:
             record["event_reference"] = neighbour(key) if sequential else None
         return record
@@ -300,24 +281,4 @@ def load_kaist(
                 return {"rgb": str(rgb), "thermal": str(thermal)}
         return None
 
-    records = collect_records(keys, build, bad)
-    bad.finish(len(keys))
-    require_samples(records, list_file, "fix the frames listed above")
-    return records
-
-
-def load_kaist_from_config(cfg: CfgNode, image_set: str, annotations: str) -> list[dict[str, Any]]:
-    """:func:`load_kaist` with the keys of ``cfg.DATASETS.GAFF`` (and its ``KAIST`` block)."""
-    d = cfg.DATASETS.GAFF
-    return load_kaist(
-        d.ROOT,
-        image_set,
-        list(d.CLASSES),
-        annotations,
-        d.RGB_DIR,
-        d.THERMAL_DIR,
-        d.EVENT_DIR,
-        tuple(d.KAIST.DAY_SETS),
-        d.SEQUENTIAL,
-        d.SKIP_BAD_SAMPLES,
-    )
+    return build_records(keys, build, str(list_file), skip_bad_samples)

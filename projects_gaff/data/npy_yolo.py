@@ -1,7 +1,5 @@
-"""Layout 1, the study's own: ``images/<key>.npy`` (H, W, 5) uint8 + ``labels/<key>.txt`` YOLO.
-
-``<key>`` is the path relative to the folder without suffix, so sub-folders are allowed.
-"""
+"""Layout 1, the study's own: ``images/<key>.npy`` (H, W, 5) uint8 + ``labels/<key>.txt`` YOLO;
+``<key>`` is the path below the folder without suffix (sub-folders allowed)."""
 
 from __future__ import annotations
 
@@ -11,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from .annotations import format_yolo, parse_yolo
-from .errors import BadSamples, DatasetError, collect_records, problem, require_samples
-from .frames import CHANNELS, npy_frame_size
+from .errors import DatasetError, build_records, problem, require_samples
+from .frames import CHANNELS, frame_record
 
 
 def load_npy_yolo(
@@ -21,24 +19,22 @@ def load_npy_yolo(
     classes: list[str],
     skip_bad_samples: bool = False,
 ) -> list[dict[str, Any]]:
-    """Detectron2 dataset dicts of a layout-1 folder pair (the guide's ``--data``/``--labels``).
-
-    Every frame needs a label file (empty for a frame without objects, which is kept as a
-    negative); every label file needs a frame.
-    """
+    """Detectron2 dataset dicts of a layout-1 folder pair; every frame needs a label file
+    (empty: a negative frame, kept) and every label file a frame."""
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    for folder, key in ((images_dir, "IMAGES"), (labels_dir, "LABELS")):
+    for folder, key, content in (
+        (images_dir, "IMAGES", ".npy frames"),
+        (labels_dir, "LABELS", "YOLO .txt labels"),
+    ):
         if not folder.is_dir():
             raise problem(
                 folder,
                 "folder does not exist",
-                f"set DATASETS.GAFF.{key} to the folder that holds the "
-                f"{'.npy frames' if key == 'IMAGES' else 'YOLO .txt labels'}",
+                f"set DATASETS.GAFF.{key} to the folder that holds the {content}",
             )
     frames = sorted(images_dir.rglob("*.npy"))
     require_samples(frames, images_dir, "put (H, W, 5) uint8 .npy frames there")
     keys = {_key(path, images_dir) for path in frames}
-    bad = BadSamples(f"{images_dir} + {labels_dir}", skip_bad_samples)
 
     def build(index: int, path: Path) -> dict[str, Any]:
         key = _key(path, images_dir)
@@ -49,25 +45,16 @@ def load_npy_yolo(
                 f"label file for frame {path} is missing",
                 "create it (an empty file marks a frame without objects)",
             )
-        height, width = npy_frame_size(path)
-        return {
-            "file_name": str(path),
-            "image_id": index,
-            "frame_key": key,
-            "height": height,
-            "width": width,
-            "annotations": parse_yolo(label, classes, height, width),
-        }
+        record = frame_record(index, key, path)
+        record["annotations"] = parse_yolo(label, classes, record["height"], record["width"])
+        return record
 
-    records = collect_records(frames, build, bad)
-    for label in sorted(labels_dir.rglob("*.txt")):
-        if _key(label, labels_dir) not in keys:
-            bad.add(
-                problem(label, "has no frame .npy with the same name", "add it or remove the label")
-            )
-    bad.finish(len(frames))
-    require_samples(records, images_dir, "fix the bad samples listed above")
-    return records
+    orphans = (
+        problem(label, "has no frame .npy with the same name", "add it or remove the label")
+        for label in sorted(labels_dir.rglob("*.txt"))
+        if _key(label, labels_dir) not in keys
+    )
+    return build_records(frames, build, f"{images_dir} + {labels_dir}", skip_bad_samples, orphans)
 
 
 def write_npy_yolo(

@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .annotations import coco_annotations, load_coco_json, parse_voc
-from .errors import BadSamples, collect_records, problem, require_samples
+from .errors import build_records, problem, require_samples
 from .events import link_event_references
-from .frames import modality_size
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+from .frames import FRAME_SUFFIXES, IMAGE_SUFFIXES, find_file, frame_record
 
 
 def load_paired(
@@ -31,11 +29,8 @@ def load_paired(
     sequential: bool = True,
     skip_bad_samples: bool = False,
 ) -> list[dict[str, Any]]:
-    """Detectron2 dataset dicts of a paired-folder dataset; modalities stay separate files.
-
-    Without an ``event_dir`` folder beside ``rgb_dir`` the event channel is synthesised at
-    load time from the neighbour frame (``sequential``; see :mod:`.events`).
-    """
+    """Detectron2 dataset dicts of a paired-folder dataset; modalities stay separate files,
+    and without an event file the event channel is synthesised at load time (:mod:`.events`)."""
     root = Path(root)
     if not root.is_dir():
         raise problem(root, "dataset folder does not exist", "set DATASETS.GAFF.ROOT to it")
@@ -44,7 +39,6 @@ def load_paired(
         rgb_files, root, f"put the RGB images in a '{rgb_dir}' folder (DATASETS.GAFF.RGB_DIR)"
     )
     labels = _Annotations(root / annotations, rgb_dir, classes)
-    bad = BadSamples(str(root), skip_bad_samples)
 
     def build(index: int, rgb: Path) -> dict[str, Any]:
         parts = rgb.relative_to(root).parts
@@ -53,28 +47,17 @@ def load_paired(
         thermal = _partner(root, parts, at, thermal_dir, rgb, required=True)
         event = _partner(root, parts, at, event_dir, rgb, required=False)
         paths = {"rgb": str(rgb), "thermal": str(thermal), "event": event and str(event)}
-        height, width = modality_size(paths)
-        return {
-            "file_name": str(rgb),
-            "image_id": index,
-            "frame_key": key,
-            "height": height,
-            "width": width,
-            "modalities": paths,
-            "annotations": labels.of(key, height, width),
-        }
+        record = frame_record(index, key, paths)
+        record["annotations"] = labels.of(key, record["height"], record["width"])
+        return record
 
-    records = collect_records(rgb_files, build, bad)
-    for name in (thermal_dir, event_dir):
-        for orphan in _modality_files(root, name):
-            if not _has_rgb(root, orphan, name, rgb_dir):
-                bad.add(
-                    problem(
-                        orphan, f"has no RGB image in '{rgb_dir}'", "add it or remove this file"
-                    )
-                )
-    bad.finish(len(rgb_files))
-    require_samples(records, root, "fix the bad samples listed above")
+    orphans = (
+        problem(orphan, f"has no RGB image in '{rgb_dir}'", "add it or remove this file")
+        for name in (thermal_dir, event_dir)
+        for orphan in _modality_files(root, name)
+        if not _has_rgb(root, orphan, name, rgb_dir)
+    )
+    records = build_records(rgb_files, build, str(root), skip_bad_samples, orphans)
     link_event_references(records, sequential)
     return records
 
@@ -84,7 +67,7 @@ def _modality_files(root: Path, folder: str) -> list[Path]:
     return sorted(
         path
         for path in root.rglob("*")
-        if path.suffix.lower() in (*IMAGE_SUFFIXES, ".npy")
+        if path.suffix.lower() in FRAME_SUFFIXES
         and folder in path.relative_to(root).parts[:-1]
         and path.is_file()
     )
@@ -103,23 +86,21 @@ def _partner(
                 f"create it with the {folder} images, or set the folder name in the config",
             )
         return None
-    for suffix in (*IMAGE_SUFFIXES, ".npy"):
-        for candidate in (directory / (rgb.stem + suffix), directory / (rgb.stem + suffix.upper())):
-            if candidate.is_file():
-                return candidate
-    raise problem(
-        directory / rgb.name,
-        f"is missing: {rgb} has no {folder} partner",
-        f"add the {folder} frame with the same name, or remove the RGB image",
-    )
+    found = find_file(directory, rgb.stem, (x for s in FRAME_SUFFIXES for x in (s, s.upper())))
+    if found is None:
+        raise problem(
+            directory / rgb.name,
+            f"is missing: {rgb} has no {folder} partner",
+            f"add the {folder} frame with the same name, or remove the RGB image",
+        )
+    return found
 
 
 def _has_rgb(root: Path, path: Path, folder: str, rgb_dir: str) -> bool:
     """Whether a thermal/event file has an RGB image (else it is an orphan, reported)."""
     parts = list(path.relative_to(root).parts)
     parts[parts.index(folder)] = rgb_dir
-    directory = root.joinpath(*parts[:-1])
-    return any((directory / (path.stem + s)).is_file() for s in IMAGE_SUFFIXES)
+    return find_file(root.joinpath(*parts[:-1]), path.stem, IMAGE_SUFFIXES) is not None
 
 
 class _Annotations:

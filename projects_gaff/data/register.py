@@ -1,9 +1,6 @@
-"""Registering datasets in Detectron2's DatasetCatalog / MetadataCatalog.
-
-A dataset is registered as four names, ``<name>_train``, ``_val``, ``_test`` (the seeded
-hash split of :mod:`.splits`) and ``_all``. Registration only records how to load: files
-are read on the first ``DatasetCatalog.get``, once for all four names.
-"""
+"""Registering datasets in Detectron2's DatasetCatalog / MetadataCatalog as four names,
+``<name>_train``, ``_val``, ``_test`` and ``_all``; files are read on the first
+``DatasetCatalog.get``, once for all four."""
 
 from __future__ import annotations
 
@@ -16,11 +13,10 @@ from typing import Any
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .benchmark_splits import register_benchmark_splits
 from .coco_multimodal import load_coco_multimodal
 from .demo import DEMO_CLASSES, demo_dir, ensure_demo
 from .errors import DatasetError
-from .kaist import load_kaist_from_config
+from .kaist import load_kaist
 from .npy_yolo import load_npy_yolo
 from .paired import load_paired
 from .splits import SPLITS, normalise_fractions, select_split, split_group
@@ -29,29 +25,37 @@ LAYOUTS = ("npy_yolo", "paired", "coco", "kaist")
 DEMO_NAME = "gaff_demo"
 DEMO_SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 
+Records = list[dict[str, Any]]
 
-def register_gaff_dataset(
+
+def _register(
     name: str,
-    loader: Callable[[], list[dict[str, Any]]],
+    select: Callable[[str], tuple[Records, str]],
     classes: Sequence[str],
-    fractions: Sequence[float] = (0.7, 0.1, 0.2),
-    seed: int = 0,
-    split_by: str = "frame",
-    source: str = "",
+    fractions: Sequence[float],
+    seed: int,
+    split_by: str,
+    source: str,
 ) -> list[str]:
-    """Register ``name``'s splits; returns the registered names. Re-registering replaces."""
-    fractions = normalise_fractions(fractions)
-    split_group("", split_by)  # validates split_by now rather than at first use
-    load_all = functools.cache(loader)
+    """Register ``name``'s splits, ``select(split)`` giving (records, what an empty split
+    reports); returns the registered names. Re-registering replaces."""
+
+    def load(split: str) -> Records:
+        records, detail = select(split)
+        if not records:
+            raise DatasetError(
+                f"{name}_{split}: the {split} split is empty ({detail}). Fix: give it a share "
+                "in DATASETS.GAFF.SPLIT_FRACTIONS, add frames, or do not use this split."
+            )
+        return copy.deepcopy(records)  # callers may modify the dicts; the cache must not change
+
     names = []
     for split in (*SPLITS, "all"):
         full = f"{name}_{split}"
         if full in DatasetCatalog.list():
             DatasetCatalog.remove(full)
             MetadataCatalog.remove(full)
-        DatasetCatalog.register(
-            full, functools.partial(_load_split, full, load_all, split, fractions, seed, split_by)
-        )
+        DatasetCatalog.register(full, functools.partial(load, split))
         MetadataCatalog.get(full).set(
             thing_classes=list(classes),
             evaluator_type="coco",
@@ -65,26 +69,73 @@ def register_gaff_dataset(
     return names
 
 
-def _load_split(
-    full: str,
-    load_all: Callable[[], list[dict[str, Any]]],
-    split: str,
-    fractions: tuple[float, float, float],
-    seed: int,
-    split_by: str,
-) -> list[dict[str, Any]]:
-    records = select_split(load_all(), split, fractions, seed, split_by)
-    if not records:
-        share = dict(zip(SPLITS, fractions, strict=True)).get(split)
-        raise DatasetError(
-            f"{full}: the {split} split is empty (fraction {share}, seed {seed}, "
-            f"{len(load_all())} frames). Fix: give it a share in DATASETS.GAFF.SPLIT_FRACTIONS, "
-            "add frames, or do not use this split."
+def register_gaff_dataset(
+    name: str,
+    loader: Callable[[], Records],
+    classes: Sequence[str],
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+    seed: int = 0,
+    split_by: str = "frame",
+    source: str = "",
+) -> list[str]:
+    """Register ``name``'s seeded hash splits (:mod:`.splits`); returns the registered names."""
+    fractions = normalise_fractions(fractions)
+    split_group("", split_by)  # validates split_by now rather than at first use
+    load_all = functools.cache(loader)
+    shares = dict(zip(SPLITS, fractions, strict=True))
+
+    def select(split: str) -> tuple[Records, str]:
+        records = select_split(load_all(), split, fractions, seed, split_by)
+        return records, f"fraction {shares.get(split)}, seed {seed}, {len(load_all())} frames"
+
+    return _register(name, select, classes, fractions, seed, split_by, source)
+
+
+def register_benchmark_splits(
+    cfg: CfgNode, load_train: Callable[[], Records], load_test: Callable[[], Records], source: str
+) -> list[str]:
+    """Register a benchmark whose test frames are fixed (KAIST's image-set lists, LLVIP's test
+    folder), so that its test set stays comparable with published results: ``NAME_test`` is
+    them, train / val split its training frames by SPLIT_FRACTIONS' train:val ratio."""
+    d = cfg.DATASETS.GAFF
+    train, val, _ = normalise_fractions(d.SPLIT_FRACTIONS)
+    if train + val <= 0:
+        raise ValueError(
+            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
+            "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
         )
-    return copy.deepcopy(records)  # callers may modify the dicts; the cache must not change
+    fractions = (train / (train + val), val / (train + val), 0.0)
+    load_train, load_test = functools.cache(load_train), functools.cache(load_test)
+
+    def select(split: str) -> tuple[Records, str]:
+        if split == "test":
+            return load_test(), source
+        if split == "all":
+            both = [*load_train(), *load_test()]
+            return [{**record, "image_id": index} for index, record in enumerate(both)], source
+        return select_split(load_train(), split, fractions, d.SPLIT_SEED, d.SPLIT_BY), source
+
+    return _register(d.NAME, select, d.CLASSES, fractions, d.SPLIT_SEED, d.SPLIT_BY, source)
 
 
-def load_from_config(cfg: CfgNode) -> list[dict[str, Any]]:
+def _load_kaist(cfg: CfgNode, test: bool) -> Records:
+    """KAIST's TEST_SET or TRAIN_SET image-set list, with its annotations."""
+    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
+    return load_kaist(
+        d.ROOT,
+        k.TEST_SET if test else k.TRAIN_SET,
+        list(d.CLASSES),
+        (k.TEST_ANNOTATIONS or d.ANNOTATIONS) if test else d.ANNOTATIONS,
+        d.RGB_DIR,
+        d.THERMAL_DIR,
+        d.EVENT_DIR,
+        tuple(k.DAY_SETS),
+        d.SEQUENTIAL,
+        d.SKIP_BAD_SAMPLES,
+    )
+
+
+def load_from_config(cfg: CfgNode) -> Records:
     """Every record of the dataset ``cfg.DATASETS.GAFF`` describes (all splits)."""
     d = cfg.DATASETS.GAFF
     classes, skip = list(d.CLASSES), d.SKIP_BAD_SAMPLES
@@ -105,12 +156,7 @@ def load_from_config(cfg: CfgNode) -> list[dict[str, Any]]:
         json_file = Path(d.ROOT) / d.ANNOTATIONS if d.ROOT else Path(d.ANNOTATIONS)
         return load_coco_multimodal(json_file, classes, d.ROOT or None, d.SEQUENTIAL, skip)
     if d.LAYOUT == "kaist":  # both image-set lists; the registered splits keep them apart
-        return [
-            *load_kaist_from_config(cfg, d.KAIST.TRAIN_SET, d.ANNOTATIONS),
-            *load_kaist_from_config(
-                cfg, d.KAIST.TEST_SET, d.KAIST.TEST_ANNOTATIONS or d.ANNOTATIONS
-            ),
-        ]
+        return [*_load_kaist(cfg, test=False), *_load_kaist(cfg, test=True)]
     raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
 
 
@@ -121,11 +167,24 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
         return []
     if d.LAYOUT not in LAYOUTS:
         raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
-    if d.LAYOUT == "kaist":  # splits from the benchmark's image-set lists, not the hash
-        return register_kaist_from_config(cfg)
-    if d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP)
-        return register_test_folder_from_config(cfg)
     frozen = cfg.clone()
+    if d.LAYOUT == "kaist":  # splits from the benchmark's image-set lists, not the hash
+        k = d.KAIST
+        return register_benchmark_splits(
+            cfg,
+            functools.partial(_load_kaist, frozen, test=False),
+            functools.partial(_load_kaist, frozen, test=True),
+            f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
+        )
+    if d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP's visible/test/)
+        load_all = functools.cache(lambda: load_from_config(frozen))
+        prefix = d.TEST_FOLDER.strip("/") + "/"
+        return register_benchmark_splits(
+            cfg,
+            lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
+            lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
+            f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
+        )
     location = {"npy_yolo": d.IMAGES, "paired": d.ROOT, "coco": d.ANNOTATIONS}[d.LAYOUT]
     return register_gaff_dataset(
         d.NAME,
@@ -141,39 +200,10 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
 def register_demo_datasets(base: str | Path | None = None) -> list[str]:
     """Register ``gaff_demo_{train,val,test,all}``; the set is generated on first use."""
 
-    def load() -> list[dict[str, Any]]:
+    def load() -> Records:
         root = ensure_demo(base)
         return load_npy_yolo(root / "images", root / "labels", DEMO_CLASSES)
 
     return register_gaff_dataset(
         DEMO_NAME, load, DEMO_CLASSES, DEMO_SPLIT_FRACTIONS, source=f"demo: {demo_dir(base)}"
-    )
-
-
-def register_kaist_from_config(cfg: CfgNode) -> list[str]:
-    """Register KAIST's standard splits: ``NAME_test`` is the TEST_SET list (in list order,
-    so image_id + 1 is the result-file index), train / val split the TRAIN_SET list."""
-    d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
-    frozen = cfg.clone()
-    return register_benchmark_splits(
-        cfg,
-        lambda: load_kaist_from_config(frozen, k.TRAIN_SET, d.ANNOTATIONS),
-        lambda: load_kaist_from_config(frozen, k.TEST_SET, k.TEST_ANNOTATIONS or d.ANNOTATIONS),
-        f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
-    )
-
-
-def register_test_folder_from_config(cfg: CfgNode) -> list[str]:
-    """Register a paired-layout benchmark whose test frames sit in their own folder
-    (LLVIP's ``visible/test/``): keys under ``DATASETS.GAFF.TEST_FOLDER`` are ``NAME_test``,
-    the rest are split into train / val."""
-    d = cfg.DATASETS.GAFF
-    frozen = cfg.clone()
-    load_all = functools.cache(lambda: load_from_config(frozen))
-    prefix = d.TEST_FOLDER.strip("/") + "/"
-    return register_benchmark_splits(
-        cfg,
-        lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
-        lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
-        f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
     )
