@@ -1,19 +1,11 @@
 """The embedded demo set: small synthetic RGB + thermal + event frames where fusion matters.
 
-Every frame is a static-camera scene with one "person" class and three kinds of person,
-in equal shares, so that no single modality finds them all:
-
-* ``all``: high-contrast clothing in RGB, warm in thermal, sometimes moving;
-* ``thermal``: invisible in RGB (dark clothing at night, camouflage), warm, standing still;
-* ``event``: moderate RGB contrast exactly like the static person-shaped decoys (posters,
-  mannequins), ambient temperature, moving, so only the event channel tells them apart.
-
-Clutter makes each modality ambiguous on its own: RGB blobs and decoys, hot machines of
-non-person shape in thermal, small moving objects (leaves, birds) in events, night frames
-with dark RGB, and sensor noise. The event channel is synthesised by :mod:`.events` from
-the frame before, as for real data without an event camera. Frames without any person
-are kept as negatives. Everything is deterministic given the seed, and each frame depends
-only on (seed, index).
+Three kinds of person, in equal shares, so that no single modality finds them all: ``all``
+(contrasting in RGB, warm), ``thermal`` (invisible in RGB, warm, still) and ``event`` (in RGB
+like the static person-shaped decoys, ambient temperature, moving). Clutter (RGB blobs, hot
+machines, leaves and birds, night frames, noise) makes each modality ambiguous on its own.
+Events are synthesised from the frame before (:mod:`.events`); each frame depends only on
+(seed, index).
 """
 
 from __future__ import annotations
@@ -54,11 +46,8 @@ def demo_dir(base: str | Path | None = None) -> Path:
 
 
 def ensure_demo(base: str | Path | None = None) -> Path:
-    """Generate the demo set unless its cache exists; returns its folder (images/, labels/).
-
-    Generation writes to a temporary folder renamed at the end, so an interrupted or
-    concurrent run never leaves a half-written set behind.
-    """
+    """The demo set's folder (images/, labels/), generated unless cached; written to a
+    temporary folder renamed at the end, so that no run leaves a half-written set behind."""
     target = demo_dir(base)
     if (target / "demo.json").is_file():
         return target
@@ -154,15 +143,8 @@ def _draw(canvas: np.ndarray, shape: str, x: float, y: float, w: float, h: float
         )
         leg = max(2, round(0.22 * w))
         for side in (-1, 1):
-            cv2.line(
-                canvas,
-                pt(cx + side * 0.18 * w, y + 0.55 * h),
-                pt(cx + side * 0.28 * w, y + h - leg / 2),
-                255,
-                leg,
-                aa,
-                shift,
-            )
+            hip = pt(cx + side * 0.18 * w, y + 0.55 * h)
+            cv2.line(canvas, hip, pt(cx + side * 0.28 * w, y + h - leg / 2), 255, leg, aa, shift)
     elif shape in ("ellipse", "disc"):
         cv2.ellipse(canvas, pt(cx, y + h / 2), ax(w / 2, h / 2), 0, 0, 360, 255, -1, aa, shift)
     else:
@@ -206,12 +188,8 @@ def render_demo_frame(
             (rows, cols), m = thing.mask(height, width, previous=False)
             ys, xs = np.nonzero(m > 0.3)
             x0, y0 = cols.start + xs.min(), rows.start + ys.min()
-            box = [
-                float(x0),
-                float(y0),
-                float(cols.start + xs.max() + 1),
-                float(rows.start + ys.max() + 1),
-            ]
+            x1, y1 = cols.start + xs.max() + 1, rows.start + ys.max() + 1
+            box = [float(v) for v in (x0, y0, x1, y1)]
             annotations.append({"bbox": box, "bbox_mode": BoxMode.XYXY_ABS, "category_id": 0})
             kinds.append(thing.kind)
     return frame, annotations, kinds
@@ -243,42 +221,17 @@ def _clutter(rng: np.random.Generator, height: int, width: int) -> list[_Thing]:
     things = []
     for _ in range(rng.integers(3, 8)):  # RGB blobs and boxes, ambient temperature
         w, h = rng.uniform(10, 50), rng.uniform(10, 50)
-        things.append(
-            _Thing(
-                str(rng.choice(["ellipse", "rect"])),
-                *_place(rng, height, width, w, h),
-                w,
-                h,
-                rng.uniform(0, 255, 3),
-                None,
-            )
-        )
+        shape, (x, y) = str(rng.choice(["ellipse", "rect"])), _place(rng, height, width, w, h)
+        things.append(_Thing(shape, x, y, w, h, rng.uniform(0, 255, 3), None))
     for _ in range(rng.integers(1, 4)):  # hot machines and lamps: warm, never person-shaped
         h = rng.uniform(10, 30)
         w = h * rng.uniform(1.4, 3.0)
-        things.append(
-            _Thing(
-                str(rng.choice(["ellipse", "rect"])),
-                *_place(rng, height, width, w, h),
-                w,
-                h,
-                rng.uniform(20, 120, 3),
-                rng.uniform(150, 230),
-            )
-        )
+        shape, (x, y) = str(rng.choice(["ellipse", "rect"])), _place(rng, height, width, w, h)
+        things.append(_Thing(shape, x, y, w, h, rng.uniform(20, 120, 3), rng.uniform(150, 230)))
     for _ in range(rng.integers(0, 3)):  # leaves and birds: small, moving
         d = rng.uniform(5, 11)
-        things.append(
-            _Thing(
-                "disc",
-                *_place(rng, height, width, d, d),
-                d,
-                d,
-                rng.uniform(0, 255, 3),
-                None,
-                _motion(rng, 4, 8),
-            )
-        )
+        x, y = _place(rng, height, width, d, d)
+        things.append(_Thing("disc", x, y, d, d, rng.uniform(0, 255, 3), None, _motion(rng, 4, 8)))
     return things
 
 
@@ -315,19 +268,8 @@ def _persons(rng: np.random.Generator, height: int, width: int, rgb_bg: np.ndarr
         elif kind == "thermal":
             things.append(_Thing("person", x, y, w, h, None, warm, (0.0, 0.0), kind))
         else:
-            things.append(
-                _Thing(
-                    "person",
-                    x,
-                    y,
-                    w,
-                    h,
-                    _decoy_colour(rng, background),
-                    None,
-                    _motion(rng, 4, 8),
-                    kind,
-                )
-            )
+            colour = _decoy_colour(rng, background)
+            things.append(_Thing("person", x, y, w, h, colour, None, _motion(rng, 4, 8), kind))
     return things
 
 
