@@ -4,16 +4,13 @@ Importing this package registers the demo set (``gaff_demo_train``, ``_val``, ``
 ``_all``); it is generated on the first ``DatasetCatalog.get``, not at import.
 """
 
-from .augmentation import ResizeShortestEdgeNoUpscale, build_gaff_augmentation
-from .coco_multimodal import load_coco_multimodal
-from .convert import convert_to_npy_yolo
 from .demo import DEMO_CLASSES, DEMO_VERSION, ensure_demo, generate_demo, render_demo_frame
 from .errors import DatasetError
 from .events import EventSynthesis, synthesize_events
 from .frames import CHANNELS, channel_indices, read_frame
-from .mapper import GAFFDatasetMapper
-from .npy_yolo import load_npy_yolo, write_npy_yolo
-from .paired import load_paired
+from .mapper import GAFFDatasetMapper, ResizeShortestEdgeNoUpscale, build_gaff_augmentation
+from .npy_yolo import convert_to_npy_yolo, load_npy_yolo, write_npy_yolo
+from .paired import load_coco_multimodal, load_paired
 from .register import (
     DEMO_NAME,
     LAYOUTS,
@@ -22,7 +19,7 @@ from .register import (
     register_demo_datasets,
     register_gaff_dataset,
 )
-from .sampler import (
+from .sample_rng import (
     DropFirst,
     ResumableTrainingSampler,
     build_resumable_train_loader,

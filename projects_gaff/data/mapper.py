@@ -1,4 +1,8 @@
-"""The dataset mapper: one sample's modalities -> the model's (3 + aux)-channel tensor."""
+"""The dataset mapper: one sample's modalities -> the model's (3 + aux)-channel tensor.
+
+Frames reach the transforms as float32, so Detectron2's ResizeTransform takes its torch
+interpolation path (its uint8 path goes through PIL, which fails above 4 channels).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,42 @@ from detectron2.config import CfgNode, configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
-from .augmentation import build_gaff_augmentation
 from .errors import DatasetError
 from .events import DEFAULT_EVENTS, EventSynthesis
 from .frames import CHANNELS, channel_indices, read_frame
 
 logger = logging.getLogger(__name__)
+
+
+class ResizeShortestEdgeNoUpscale(T.ResizeShortestEdge):
+    """ResizeShortestEdge that never enlarges a frame: upscaling ~320x400 frames to 800-1333
+    px only multiplied the compute (~8 images/s on an A100)."""
+
+    def get_transform(self, image):
+        transform = super().get_transform(image)
+        if isinstance(transform, T.ResizeTransform) and (
+            transform.new_h * transform.new_w >= transform.h * transform.w
+        ):
+            return T.NoOpTransform()
+        return transform
+
+
+def build_gaff_augmentation(cfg: CfgNode, is_train: bool) -> list[T.Augmentation]:
+    """Detectron2's default resize + flip from ``cfg.INPUT``, without upscaling by default."""
+    if is_train:
+        sizes = cfg.INPUT.MIN_SIZE_TRAIN
+        max_size = cfg.INPUT.MAX_SIZE_TRAIN
+        style = cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
+    else:
+        sizes, max_size, style = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice"
+    resize = T.ResizeShortestEdge if cfg.INPUT.GAFF.UPSCALE else ResizeShortestEdgeNoUpscale
+    augmentation: list[T.Augmentation] = [resize(sizes, max_size, style)]
+    flip = cfg.INPUT.RANDOM_FLIP
+    if is_train and flip != "none":
+        augmentation.append(
+            T.RandomFlip(horizontal=flip == "horizontal", vertical=flip == "vertical")
+        )
+    return augmentation
 
 
 class GAFFDatasetMapper:

@@ -1,16 +1,20 @@
-"""Layout 1, the study's own: ``images/<key>.npy`` (H, W, 5) uint8 + ``labels/<key>.txt`` YOLO;
-``<key>`` is the path below the folder without suffix (sub-folders allowed)."""
+"""Layout 1, the study's own: ``images/<key>.npy`` (H, W, 5) uint8 + ``labels/<key>.txt`` YOLO
+(``<key>``: the path below the folder without suffix), and the conversion of any dataset to it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from ..progress import progress as progress_of
 from .annotations import format_yolo, parse_yolo
-from .errors import DatasetError, build_records, problem, require_samples
-from .frames import CHANNELS, frame_record
+from .errors import BadSamples, DatasetError, build_records, problem, require_samples
+from .events import DEFAULT_EVENTS, EventSynthesis
+from .frames import CHANNELS, frame_record, read_frame
 
 
 def load_npy_yolo(
@@ -79,3 +83,47 @@ def write_npy_yolo(
 
 def _key(path: Path, folder: Path) -> str:
     return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def convert_to_npy_yolo(
+    records: list[dict[str, Any]],
+    out_dir: str | Path,
+    events: EventSynthesis = DEFAULT_EVENTS,
+    max_size: int = 0,
+    skip_bad_samples: bool = False,
+    progress: bool = True,
+    source: str = "",
+) -> int:
+    """Write every record (any layout) in layout 1 under ``out_dir``; returns the frames written.
+
+    Events are synthesised at full resolution, then ``max_size`` > 0 shrinks frames whose
+    longer side exceeds it (a 1280x1024 LLVIP frame is 6.5 MB as .npy), boxes alike.
+    ``conversion.json`` records the settings and ``source``.
+    """
+    out_dir = Path(out_dir)
+    bad = BadSamples(f"conversion to {out_dir}", skip_bad_samples)
+    written = 0
+    for record in progress_of(records, "converting", "frame", enabled=progress):
+        try:
+            frame = read_frame(record, events)
+        except DatasetError as err:
+            bad.add(err)
+            continue
+        annotations = record["annotations"]
+        scale = max_size / max(frame.shape[:2]) if max_size else 1.0
+        if scale < 1:
+            size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            factors = (size[0] / record["width"], size[1] / record["height"]) * 2
+            annotations = [
+                {**ann, "bbox": [v * f for v, f in zip(ann["bbox"], factors, strict=True)]}
+                for ann in annotations
+            ]
+        write_npy_yolo(
+            out_dir / "images", out_dir / "labels", record["frame_key"], frame, annotations
+        )
+        written += 1
+    bad.finish(len(records))
+    settings = {"source": source, "frames": written, "events": vars(events), "max_size": max_size}
+    (out_dir / "conversion.json").write_text(json.dumps(settings, indent=1))
+    return written

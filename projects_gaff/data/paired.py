@@ -1,10 +1,15 @@
-"""Layout 2: paired folders of public RGB-thermal sets (LLVIP, KAIST, FLIR-aligned style).
+"""The layouts with one file per modality; a missing event file is synthesised (:mod:`.events`).
 
+Layout 2, paired folders of public RGB-thermal sets (LLVIP, FLIR-aligned style):
 ``<root>/<prefix>/visible/<rest>/<name>.jpg`` pairs with the same path under ``infrared/``
 (any image suffix) and, optionally, ``event/``; folder names are configurable. The frame key
 is the path without the modality folder and suffix (``train/010001``, ``set00/V000/I00000``).
 Annotations: a folder of Pascal VOC XML (``<key>.xml``, else ``<name>.xml``) or a COCO json
 whose image ``file_name`` matches the key (else the name, when unique).
+
+Layout 3, one COCO json whose ``images`` entries have ``"modalities": {"rgb": ..., "thermal":
+..., "event": ...}`` (paths relative to the image root, default the json's folder; ``event``
+optional) beside ``id``, ``width``, ``height``; ``bbox`` XYWH pixels, categories by name.
 """
 
 from __future__ import annotations
@@ -145,3 +150,48 @@ class _Annotations:
                 "add it to 'images' (with no annotations for a frame without objects)",
             )
         return coco_annotations(self.location, self.coco, image, self.classes, height, width)
+
+
+def load_coco_multimodal(
+    json_file: str | Path,
+    classes: list[str],
+    image_root: str | Path | None = None,
+    sequential: bool = True,
+    skip_bad_samples: bool = False,
+) -> list[dict[str, Any]]:
+    """Detectron2 dataset dicts of a multi-modal COCO json; frame key = rgb path sans suffix."""
+    json_file = Path(json_file)
+    root = Path(image_root) if image_root else json_file.parent
+    index = load_coco_json(json_file)
+    require_samples(index["images"], json_file, "list the frames in 'images'")
+
+    def build(number: int, image: dict[str, Any]) -> dict[str, Any]:
+        where = f"{json_file} (image {image.get('id')})"
+        files = image.get("modalities")
+        if not isinstance(files, dict) or not files.get("rgb") or not files.get("thermal"):
+            raise problem(
+                where,
+                "has no 'modalities' with 'rgb' and 'thermal' paths",
+                'give each image "modalities": {"rgb": ..., "thermal": ..., "event": ...}',
+            )
+        paths = {
+            name: files.get(name) and str(root / files[name])
+            for name in ("rgb", "thermal", "event")
+        }
+        parts = Path(files["rgb"]).with_suffix("").parts
+        key = "/".join(p for p in parts if p not in ("..", ".", "/"))
+        record = frame_record(number, key, paths)
+        height, width = record["height"], record["width"]
+        declared = (image.get("height", height), image.get("width", width))
+        if declared != (height, width):
+            raise problem(
+                where,
+                f"declares {declared[1]}x{declared[0]} but {paths['rgb']} is {width}x{height}",
+                "correct 'width'/'height' or the image",
+            )
+        record["annotations"] = coco_annotations(json_file, index, image, classes, height, width)
+        return record
+
+    records = build_records(index["images"], build, str(json_file), skip_bad_samples)
+    link_event_references(records, sequential)
+    return records

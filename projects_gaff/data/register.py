@@ -13,12 +13,11 @@ from typing import Any
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .coco_multimodal import load_coco_multimodal
 from .demo import DEMO_CLASSES, demo_dir, ensure_demo
 from .errors import DatasetError
 from .kaist import load_kaist
 from .npy_yolo import load_npy_yolo
-from .paired import load_paired
+from .paired import load_coco_multimodal, load_paired
 from .splits import SPLITS, normalise_fractions, select_split, split_group
 
 LAYOUTS = ("npy_yolo", "paired", "coco", "kaist")
