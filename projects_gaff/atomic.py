@@ -13,16 +13,13 @@ from typing import Any
 
 
 def _process_umask() -> int:
-    """The umask, read once: ``os.umask`` can only be read by setting it, which would
-    briefly change it for every thread; at import no other thread writes files yet."""
+    """The umask, read (by setting it) once, at import, before other threads write files."""
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-# Files get mode 0o666 minus the umask, like open() would give them: mkstemp's temp file
-# is private (0o600), and without this every result file would stay unreadable to the
-# group on a shared cluster.
+# The mode open() would give (mkstemp's is 0o600): result files stay readable to the group.
 FILE_MODE = 0o666 & ~_process_umask()
 
 
@@ -55,14 +52,19 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _csv_text(columns: list[str], rows: Iterable[Mapping[str, Any]], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def atomic_write_csv(
     path: str | Path, columns: list[str], rows: Iterable[Mapping[str, Any]]
 ) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, _csv_text(columns, rows, header=True))
 
 
 def read_csv(path: str | Path) -> list[dict[str, str]]:
@@ -77,12 +79,8 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
 
 
 class AppendOnlyCsv:
-    """A CSV log that grows one complete line per ``append``.
-
-    ``keep`` (on open) rewrites the file atomically with only the rows it accepts, which is
-    how a resumed run drops the rows written after its last checkpoint: no row is ever
-    duplicated or missing.
-    """
+    """A CSV log that grows one complete line per ``append``; on open it keeps only the rows
+    ``keep`` accepts (how a resumed run drops those written after its last checkpoint)."""
 
     def __init__(self, path: str | Path, columns: list[str], keep: Callable[[dict], bool]):
         self.path = Path(path)
@@ -90,16 +88,7 @@ class AppendOnlyCsv:
         atomic_write_csv(self.path, columns, [r for r in read_csv(self.path) if keep(r)])
 
     def append(self, row: Mapping[str, Any]) -> None:
-        buffer = io.StringIO()
-        csv.DictWriter(
-            buffer, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n"
-        ).writerow({k: _format(v) for k, v in row.items()})
+        row = {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(buffer.getvalue())
+            f.write(_csv_text(self.columns, [row], header=False))
             f.flush()
-
-
-def _format(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value

@@ -1,15 +1,10 @@
 """Event-channel synthesis for data without an event camera.
 
-An event camera fires an event at a pixel each time its log intensity changes by a
-contrast threshold C. Between two frames the number of events is therefore
-``floor(|L_t - L_ref| / C)`` with the sign of the change as polarity (ESIM, Rebecq et al.
-2018; v2e, Hu et al. 2021). ``L`` is v2e's lin-log intensity: linear below 20 grey levels,
-so sensor noise in dark pixels is not blown up into events.
-
-Reference frame: the previous frame of the same sequence; the first frame of a sequence
-uses its successor (the change played backwards, same magnitude); a frame without
-neighbours (non-sequential data) gets an all-zero event channel, as a static scene gives
-no events.
+Between two frames a pixel fires ``floor(|L_t - L_ref| / C)`` events (contrast threshold C),
+the sign of the change being the polarity (ESIM, Rebecq et al. 2018; v2e, Hu et al. 2021);
+``L`` is v2e's lin-log intensity, linear below 20 grey levels so that dark-pixel noise gives
+no events. The reference is the previous frame of the sequence, else the next (the change
+played backwards), else none: zero events, as from a static scene.
 """
 
 from __future__ import annotations
@@ -87,11 +82,8 @@ _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
 def sequence_position(path: str | Path) -> tuple[str, int] | None:
-    """(sequence id, frame number) from a file name ending in digits, e.g. ``V000/I00012``.
-
-    Frames are in one sequence when they share folder and name prefix; None when the name
-    has no trailing number (the frame is treated as non-sequential).
-    """
+    """(sequence id = folder + name prefix, frame number) of a name ending in digits, e.g.
+    ``V000/I00012``; None (not sequential) for a name without a trailing number."""
     path = Path(path)
     match = _TRAILING_NUMBER.match(path.stem)
     if match is None:
@@ -100,29 +92,16 @@ def sequence_position(path: str | Path) -> tuple[str, int] | None:
 
 
 def event_neighbours(positions: list[tuple[str, int] | None]) -> list[int | None]:
-    """Index of each frame's reference frame (previous, else next, else None).
-
-    ``positions[i]`` is frame i's (sequence id, frame number) or None; a neighbour must be
-    in the same sequence with a frame number exactly one apart (gaps break the sequence).
-    """
+    """Index of each frame's reference frame: of the frames at :func:`sequence_position`
+    ``positions``, the previous one of its sequence, else the next (gaps break a sequence)."""
     index = {pos: i for i, pos in enumerate(positions) if pos is not None}
-    neighbours: list[int | None] = []
-    for pos in positions:
-        if pos is None:
-            neighbours.append(None)
-            continue
-        sequence, number = pos
-        previous = index.get((sequence, number - 1))
-        neighbours.append(previous if previous is not None else index.get((sequence, number + 1)))
-    return neighbours
+    previous_next = [[(p[0], p[1] - 1), (p[0], p[1] + 1)] if p else [] for p in positions]
+    return [next((index[n] for n in pair if n in index), None) for pair in previous_next]
 
 
 def link_event_references(records: list[dict], sequential: bool = True) -> None:
-    """Give each record without an event file the neighbour frame its events come from.
-
-    Sets ``record["event_reference"]`` to that frame's ``{"rgb": path, "thermal": path}``,
-    or None (zero events) when ``sequential`` is False or the frame has no neighbour.
-    """
+    """Set ``event_reference`` of each record without an event file: its neighbour frame's
+    ``{"rgb": path, "thermal": path}``, or None (zero events) for non-``sequential`` data."""
     positions = [
         sequence_position(record["modalities"]["rgb"]) if sequential else None for record in records
     ]

@@ -121,58 +121,45 @@ def _annotation(
     }
 
 
-class _JsonAnnotations:
-    """KAIST_annotation.json indexed by frame key (``im_name``)."""
-
-    def __init__(self, path: Path, classes: list[str]):
-        self.path = path
-        try:
-            data = json.loads(path.read_text())
-            names = {c["id"]: c["name"] for c in data["categories"]}
-            self.images = {image["im_name"]: image for image in data["images"]}
-        except FileNotFoundError:
+def _json_frames(path: Path, classes: list[str]) -> dict[str, tuple[dict, list[dict]]]:
+    """KAIST_annotation.json: the image entry and annotations of each frame key (``im_name``)."""
+    try:
+        data = json.loads(path.read_text())
+        names = {c["id"]: c["name"] for c in data["categories"]}
+        images = {image["im_name"]: image for image in data["images"]}
+    except FileNotFoundError:
+        raise problem(
+            path,
+            "annotation json does not exist",
+            "check DATASETS.GAFF.ANNOTATIONS / KAIST.TEST_ANNOTATIONS (relative to ROOT)",
+        ) from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise problem(
+            path,
+            f"is not a KAIST annotation json with 'images' (im_name) and 'categories' ({err!r})",
+            "use the benchmark's KAIST_annotation.json",
+        ) from None
+    by_id = {image["id"]: [] for image in images.values()}
+    for number, ann in enumerate(data.get("annotations", [])):
+        where = f"{path} (annotation {ann.get('id', number)})"
+        label = names.get(ann.get("category_id"))
+        if label is None or ann.get("image_id") not in by_id:
             raise problem(
-                path,
-                "annotation json does not exist",
-                "check DATASETS.GAFF.ANNOTATIONS / KAIST.TEST_ANNOTATIONS (relative to ROOT)",
-            ) from None
-        except (ValueError, KeyError, TypeError) as err:
-            raise problem(
-                path,
-                f"is not a KAIST annotation json with 'images' (im_name) and 'categories' "
-                f"({err!r})",
-                "use the benchmark's KAIST_annotation.json",
-            ) from None
-        by_id = {image["id"]: [] for image in self.images.values()}
-        for number, ann in enumerate(data.get("annotations", [])):
-            where = f"{path} (annotation {ann.get('id', number)})"
-            label = names.get(ann.get("category_id"))
-            if label is None or ann.get("image_id") not in by_id:
-                raise problem(
-                    where,
-                    f"has category {ann.get('category_id')} / image {ann.get('image_id')} "
-                    "missing from 'categories' / 'images'",
-                    "correct the ids",
-                )
-            try:
-                box = [float(v) for v in ann["bbox"]]
-                occlusion = ann.get("occlusion", 0)
-            except (KeyError, TypeError, ValueError):
-                raise problem(where, "has no numeric 'bbox' [x, y, w, h]", "correct it") from None
-            ignore = ann.get("ignore", 0) or label == "__ignore__"
-            label = PERSON if label == "__ignore__" else label
-            converted = _annotation(where, label, box, occlusion, ignore, classes)
-            converted["height"] = float(ann.get("height", box[3]))
-            by_id[ann["image_id"]].append(converted)
-        self.annotations = by_id
-
-    def of(self, key: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        image = self.images.get(key)
-        if image is None:
-            raise problem(
-                self.path, f"has no image with im_name {key!r}", "use the json of these frames"
+                where,
+                f"has category {ann.get('category_id')} / image {ann.get('image_id')} "
+                "missing from 'categories' / 'images'",
+                "correct the ids",
             )
-        return image, self.annotations[image["id"]]
+        try:
+            box = [float(v) for v in ann["bbox"]]
+        except (KeyError, TypeError, ValueError):
+            raise problem(where, "has no numeric 'bbox' [x, y, w, h]", "correct it") from None
+        ignore = ann.get("ignore", 0) or label == "__ignore__"
+        label = PERSON if label == "__ignore__" else label
+        converted = _annotation(where, label, box, ann.get("occlusion", 0), ignore, classes)
+        converted["height"] = float(ann.get("height", box[3]))
+        by_id[ann["image_id"]].append(converted)
+    return {key: (image, by_id[image["id"]]) for key, image in images.items()}
 
 
 def kaist_json_records(
@@ -182,7 +169,7 @@ def kaist_json_records(
 ) -> list[dict[str, Any]]:
     """Records of a KAIST_annotation.json alone (no image files), in image-id order: what
     the miss-rate evaluation needs (``frame_key``, size, ``daytime``, annotations)."""
-    source = _JsonAnnotations(Path(path), list(classes))
+    frames = sorted(_json_frames(Path(path), list(classes)).values(), key=lambda f: f[0]["id"])
     records = [
         {
             "image_id": position,
@@ -190,9 +177,9 @@ def kaist_json_records(
             "height": int(image["height"]),
             "width": int(image["width"]),
             "daytime": daytime(image["im_name"], day_sets),
-            "annotations": source.annotations[image["id"]],
+            "annotations": annotations,
         }
-        for position, image in enumerate(sorted(source.images.values(), key=lambda i: i["id"]))
+        for position, (image, annotations) in enumerate(frames)
     ]
     require_samples(records, path, "list the frames in 'images'")
     return records
@@ -210,21 +197,16 @@ def load_kaist(
     sequential: bool = True,
     skip_bad_samples: bool = False,
 ) -> list[dict[str, Any]]:
-    """Detectron2 dataset dicts of the frames an image-set list names.
-
-    ``image_set`` and ``annotations`` (bbGt folder or KAIST json) are relative to ``root``
-    unless absolute. Without an event file the event channel is synthesised from the
-    neighbouring frame on disk (``I(n-1)``, else ``I(n+1)``), also when the image set
-    samples every 20th frame.
-    """
+    """Detectron2 dataset dicts of the frames an image-set list names; ``image_set`` and
+    ``annotations`` (bbGt folder or KAIST json) are relative to ``root`` unless absolute."""
     root = Path(root)
     if not root.is_dir():
         raise problem(root, "KAIST folder does not exist", "set DATASETS.GAFF.ROOT to it")
     list_file = root / image_set
     keys = read_image_set(list_file)
     location = root / annotations
-    source = _JsonAnnotations(location, classes) if location.suffix == ".json" else None
-    if source is None and not location.is_dir():
+    json_frames = _json_frames(location, classes) if location.suffix == ".json" else None
+    if json_frames is None and not location.is_dir():
         raise problem(
             location,
             "annotation folder or json does not exist",
@@ -252,11 +234,15 @@ def load_kaist(
         }
         record = frame_record(index, key, paths, daytime=daytime(key, day_sets))
         height, width = record["height"], record["width"]
-        if source is not None:
-            image, record["annotations"] = source.of(key)
+        if json_frames is not None:
+            if key not in json_frames:
+                raise problem(
+                    location, f"has no image with im_name {key!r}", "use the json of these frames"
+                )
+            image, record["annotations"] = json_frames[key]
             if (image["height"], image["width"]) != (height, width):
                 raise problem(
-                    source.path,
+                    location,
                     f"gives {key} as {image['width']}x{image['height']}, "
                     f"the image is {width}x{height}",
                     "use the json of these images",
@@ -273,7 +259,8 @@ def load_kaist(
         return record
 
     def neighbour(key: str) -> dict[str, str] | None:
-        """The previous frame on disk, else the next: the event reference (None: zeros)."""
+        """The previous frame on disk, else the next (also when the image set samples every
+        20th frame): the event reference (None: zero events)."""
         prefix, number = key[:-5], int(key[-5:])
         for other in (f"{prefix}{n:05d}" for n in (number - 1, number + 1) if n >= 0):
             rgb, thermal = frame_file(other, rgb_dir, False), frame_file(other, thermal_dir, False)

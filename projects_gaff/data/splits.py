@@ -1,10 +1,6 @@
-"""Seeded train / val / test splits that stay put when files are added.
-
-A frame's split depends only on a hash of (seed, its key), never on list order, so adding
-or removing other files does not move it. ``by="sequence"`` hashes the sequence id
-instead (folder + name without its trailing number) so near-identical consecutive frames
-cannot leak from train into val/test.
-"""
+"""Seeded train / val / test splits by a hash of (seed, frame key), so that adding or removing
+other files moves no frame; ``by="sequence"`` hashes the sequence id instead, so that
+near-identical consecutive frames cannot leak from train into val/test."""
 
 from __future__ import annotations
 
@@ -88,11 +84,7 @@ def split_manifest(dataset_names: Sequence[str]) -> dict[str, Any]:
 
 
 def save_split_manifest(dataset_names: Sequence[str], path: str | Path) -> dict[str, Any]:
-    """Write :func:`split_manifest` to json.
-
-    Call it from a training run with its DATASETS.TRAIN + TEST so the output folder
-    records exactly which frames were trained, selected on and tested on.
-    """
+    """Write :func:`split_manifest` to json (a run's record of its frames)."""
     manifest = split_manifest(dataset_names)
     atomic_write_json(path, manifest)
     return manifest

@@ -59,18 +59,11 @@ def format_summary(summaries: Sequence[dict[str, Any]]) -> str:
         shown = ", ".join(f"{k}: {v}" for k, v in list(sizes.items())[:3])
         if len(sizes) > 3:
             shown += f", +{len(sizes) - 3} more sizes"
-        rows.append(
-            [
-                s["name"],
-                str(s["frames"]),
-                str(s["negatives"]),
-                str(s["boxes"]),
-                ", ".join(f"{c}: {n}" for c, n in s["boxes_per_class"].items()),
-                "/".join(str(v) for v in s["box_sizes"].values()),
-                shown,
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        per_class = ", ".join(f"{c}: {n}" for c, n in s["boxes_per_class"].items())
+        box_sizes = "/".join(str(v) for v in s["box_sizes"].values())
+        counts = [str(s[key]) for key in ("frames", "negatives", "boxes")]
+        rows.append([s["name"], *counts, per_class, box_sizes, shown])
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
