@@ -1,9 +1,6 @@
-"""Box annotations in the three on-disk formats (YOLO txt, Pascal VOC XML, COCO json).
-
-Every parser returns Detectron2 annotations (``bbox`` in XYXY_ABS pixels, 0-based
-``category_id`` into the configured class list) and raises :class:`DatasetError` naming
-the file (and line or object) for any box it cannot trust.
-"""
+"""Box annotations in YOLO txt, Pascal VOC XML and COCO json, read as Detectron2 annotations
+(XYXY_ABS pixels, ``category_id`` into the configured classes); a box that cannot be trusted
+raises a :class:`DatasetError` naming the file and line or object."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ from typing import Any
 
 from detectron2.structures import BoxMode
 
-from .errors import numbers, problem
+from .errors import numbers, problem, text_lines
 
 # Pixels a VOC/COCO box may overhang the image before it is an error (rounding, 1-based
 # VOC coordinates); smaller overhangs are clipped.
@@ -24,17 +21,12 @@ _OVERHANG_PX = 1.0
 
 def parse_yolo(path: Path, classes: list[str], height: int, width: int) -> list[dict[str, Any]]:
     """Read a YOLO label file (``class xc yc w h`` per line, normalised); empty = negative."""
-    try:
-        lines = path.read_text().splitlines()
-    except UnicodeDecodeError:
-        raise problem(
-            path, "is not a text file", "write one 'class xc yc w h' line per box"
-        ) from None
-    annotations = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            annotations.append(_yolo_row(f"{path}:{number}", line, classes, height, width))
-    return annotations
+    lines = text_lines(path, "write one 'class xc yc w h' line per box")
+    return [
+        _yolo_row(f"{path}:{number}", line, classes, height, width)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
 
 
 def _yolo_row(where: str, line: str, classes: list[str], height: int, width: int) -> dict:
@@ -129,11 +121,8 @@ def format_yolo(annotations: list[dict[str, Any]], height: int, width: int) -> s
 
 
 def parse_voc(path: Path, classes: list[str], height: int, width: int) -> list[dict[str, Any]]:
-    """Read a Pascal VOC XML file; no ``<object>`` = negative frame.
-
-    VOC corners are 1-based and inclusive: like Detectron2's VOC loader, 1 is subtracted
-    from xmin/ymin to get 0-based XYXY pixels.
-    """
+    """Read a Pascal VOC XML file (no ``<object>``: a negative frame); its corners are 1-based
+    and inclusive, so 1 is subtracted from xmin/ymin, as Detectron2's VOC loader does."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:

@@ -38,9 +38,8 @@ def channel_indices(aux_channels: list[str] | tuple[str, ...]) -> list[int]:
 
 def npy_frame_size(path: str | Path) -> tuple[int, int]:
     """(height, width) of a layout-1 frame, checked from its header only (no pixel read)."""
-    frame = _load_npy(path, mmap=True)
-    _check_frame_array(path, frame)
-    return int(frame.shape[0]), int(frame.shape[1])
+    shape = _npy_frame(path, mmap=True).shape
+    return int(shape[0]), int(shape[1])
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -90,8 +89,7 @@ def read_frame(record: dict[str, Any], events: EventSynthesis = DEFAULT_EVENTS) 
         source = record["modalities"]["rgb"]
     else:
         source = record["file_name"]
-        frame = np.asarray(_load_npy(source, mmap=False))
-        _check_frame_array(source, frame)
+        frame = np.asarray(_npy_frame(source, mmap=False))
     expected = (record["height"], record["width"])
     if frame.shape[:2] != expected:
         raise problem(
@@ -109,7 +107,7 @@ def _read_modalities(record: dict[str, Any], events: EventSynthesis) -> np.ndarr
     thermal = _read_image(paths["thermal"], grey=True)
     event = _read_image(paths["event"], grey=True) if paths.get("event") else None
     read = [(paths["rgb"], rgb), (paths["thermal"], thermal), (paths.get("event"), event)]
-    _require_same_size({path: array.shape[:2] for path, array in read if array is not None})
+    _same_size({path: array.shape[:2] for path, array in read if array is not None})
     if event is None:
         event = _synthesised_event(record.get("event_reference"), rgb, thermal, events)
     return np.dstack([rgb, thermal, event])
@@ -176,7 +174,8 @@ def _load_npy(path: str | Path, mmap: bool) -> np.ndarray:
         ) from None
 
 
-def _check_frame_array(path: str | Path, frame: np.ndarray) -> None:
+def _npy_frame(path: str | Path, mmap: bool) -> np.ndarray:
+    frame = _load_npy(path, mmap)
     if frame.ndim != 3 or frame.shape[2] != len(CHANNELS):
         raise problem(
             path,
@@ -190,14 +189,10 @@ def _check_frame_array(path: str | Path, frame: np.ndarray) -> None:
             f"frame has dtype {frame.dtype}, expected uint8",
             "scale each channel to 0-255 and save with .astype(numpy.uint8)",
         )
+    return frame
 
 
-def modality_size(paths: dict[str, str | None]) -> tuple[int, int]:
-    """(height, width) shared by all modality files of a sample, from headers only."""
-    return _require_same_size({path: image_size(path) for path in paths.values() if path})
-
-
-def _require_same_size(sizes: dict[str, tuple[int, int]]) -> tuple[int, int]:
+def _same_size(sizes: dict[str, tuple[int, int]]) -> tuple[int, int]:
     """The common size of the modality files (the first is the RGB image)."""
     (rgb_path, size), *others = sizes.items()
     for path, other in others:
@@ -216,7 +211,8 @@ def frame_record(
     """A dataset dict, without annotations, of a .npy frame or of one file per modality
     (``{"rgb": ..., "thermal": ..., "event": ...}``); its size comes from the file headers."""
     if isinstance(files, dict):
-        (height, width), file_name, extra["modalities"] = modality_size(files), files["rgb"], files
+        sizes = {path: image_size(path) for path in files.values() if path}
+        (height, width), file_name, extra["modalities"] = _same_size(sizes), files["rgb"], files
     else:
         (height, width), file_name = npy_frame_size(files), str(files)
     return {

@@ -55,13 +55,9 @@ def build_gaff_augmentation(cfg: CfgNode, is_train: bool) -> list[T.Augmentation
 
 
 class GAFFDatasetMapper:
-    """Like Detectron2's DatasetMapper, for R G B + aux channel frames.
-
-    ``dataset_dict["image"]`` is float32 CHW with channels R, G, B, then ``aux_channels``,
-    all on the 0-255 scale (uint8 values as float, not divided), which is what the 5-value
-    MODEL.PIXEL_MEAN/STD expect. Resize and flip apply to every channel and the boxes alike.
-    Training can zero one modality with probability ``modality_dropout`` (a failed sensor).
-    """
+    """Like Detectron2's DatasetMapper: ``image`` is float32 CHW, R G B then ``aux_channels``
+    on the 0-255 scale (as MODEL.PIXEL_MEAN/STD expect). Training can zero one modality with
+    probability ``modality_dropout`` (a failed sensor)."""
 
     @configurable
     def __init__(

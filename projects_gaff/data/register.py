@@ -27,26 +27,54 @@ DEMO_SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 Records = list[dict[str, Any]]
 
 
-def _register(
+def register_gaff_dataset(
     name: str,
-    select: Callable[[str], tuple[Records, str]],
+    loader: Callable[[], Records],
     classes: Sequence[str],
-    fractions: Sequence[float],
-    seed: int,
-    split_by: str,
-    source: str,
+    fractions: Sequence[float] = (0.7, 0.1, 0.2),
+    seed: int = 0,
+    split_by: str = "frame",
+    source: str = "",
+    load_test: Callable[[], Records] | None = None,
 ) -> list[str]:
-    """Register ``name``'s splits, ``select(split)`` giving (records, what an empty split
-    reports); returns the registered names. Re-registering replaces."""
+    """Register ``name``'s splits, a seeded hash split (:mod:`.splits`) of ``loader``'s frames;
+    returns the registered names. Re-registering replaces.
+
+    ``load_test`` gives a benchmark's fixed test frames (KAIST's image-set lists, LLVIP's test
+    folder), so that its test set stays comparable with published results: ``loader``'s
+    frames are then split into train / val only, by the train:val ratio of ``fractions``.
+    """
+    fractions = normalise_fractions(fractions)
+    split_group("", split_by)  # validates split_by now rather than at first use
+    load_all = functools.cache(loader)
+    if load_test is not None:
+        train, val, _ = fractions
+        if train + val <= 0:
+            raise ValueError(
+                "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
+                "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
+            )
+        fractions = (train / (train + val), val / (train + val), 0.0)
+        load_test = functools.cache(load_test)
+    shares = dict(zip(SPLITS, fractions, strict=True))
 
     def load(split: str) -> Records:
-        records, detail = select(split)
+        if load_test is not None and split in ("test", "all"):
+            records = load_test() if split == "test" else [*load_all(), *load_test()]
+        else:
+            records = select_split(load_all(), split, fractions, seed, split_by)
         if not records:
+            share = f"fraction {shares.get(split)}, seed {seed}, {len(load_all())} frames"
             raise DatasetError(
-                f"{name}_{split}: the {split} split is empty ({detail}). Fix: give it a share "
-                "in DATASETS.GAFF.SPLIT_FRACTIONS, add frames, or do not use this split."
+                f"{name}_{split}: the {split} split is empty ({source if load_test else share}). "
+                "Fix: give it a share in DATASETS.GAFF.SPLIT_FRACTIONS, add frames, or do not "
+                "use this split."
             )
-        return copy.deepcopy(records)  # callers may modify the dicts; the cache must not change
+        records = copy.deepcopy(records)  # callers may modify the dicts; the cache must not
+        if load_test is not None and split == "all":
+            for index, record in enumerate(records):
+                record["image_id"] = index
+        return records
 
     names = []
     for split in (*SPLITS, "all"):
@@ -66,55 +94,6 @@ def _register(
         )
         names.append(full)
     return names
-
-
-def register_gaff_dataset(
-    name: str,
-    loader: Callable[[], Records],
-    classes: Sequence[str],
-    fractions: Sequence[float] = (0.7, 0.1, 0.2),
-    seed: int = 0,
-    split_by: str = "frame",
-    source: str = "",
-) -> list[str]:
-    """Register ``name``'s seeded hash splits (:mod:`.splits`); returns the registered names."""
-    fractions = normalise_fractions(fractions)
-    split_group("", split_by)  # validates split_by now rather than at first use
-    load_all = functools.cache(loader)
-    shares = dict(zip(SPLITS, fractions, strict=True))
-
-    def select(split: str) -> tuple[Records, str]:
-        records = select_split(load_all(), split, fractions, seed, split_by)
-        return records, f"fraction {shares.get(split)}, seed {seed}, {len(load_all())} frames"
-
-    return _register(name, select, classes, fractions, seed, split_by, source)
-
-
-def register_benchmark_splits(
-    cfg: CfgNode, load_train: Callable[[], Records], load_test: Callable[[], Records], source: str
-) -> list[str]:
-    """Register a benchmark whose test frames are fixed (KAIST's image-set lists, LLVIP's test
-    folder), so that its test set stays comparable with published results: ``NAME_test`` is
-    them, train / val split its training frames by SPLIT_FRACTIONS' train:val ratio."""
-    d = cfg.DATASETS.GAFF
-    train, val, _ = normalise_fractions(d.SPLIT_FRACTIONS)
-    if train + val <= 0:
-        raise ValueError(
-            "DATASETS.GAFF.SPLIT_FRACTIONS gives train and val no share; the benchmark's "
-            "test frames are fixed, so use e.g. [0.9, 0.1, 0.0]"
-        )
-    fractions = (train / (train + val), val / (train + val), 0.0)
-    load_train, load_test = functools.cache(load_train), functools.cache(load_test)
-
-    def select(split: str) -> tuple[Records, str]:
-        if split == "test":
-            return load_test(), source
-        if split == "all":
-            both = [*load_train(), *load_test()]
-            return [{**record, "image_id": index} for index, record in enumerate(both)], source
-        return select_split(load_train(), split, fractions, d.SPLIT_SEED, d.SPLIT_BY), source
-
-    return _register(d.NAME, select, d.CLASSES, fractions, d.SPLIT_SEED, d.SPLIT_BY, source)
 
 
 def _load_kaist(cfg: CfgNode, test: bool) -> Records:
@@ -167,32 +146,30 @@ def register_datasets_from_config(cfg: CfgNode) -> list[str]:
     if d.LAYOUT not in LAYOUTS:
         raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
     frozen = cfg.clone()
-    if d.LAYOUT == "kaist":  # splits from the benchmark's image-set lists, not the hash
-        k = d.KAIST
-        return register_benchmark_splits(
-            cfg,
-            functools.partial(_load_kaist, frozen, test=False),
-            functools.partial(_load_kaist, frozen, test=True),
-            f"kaist: {d.ROOT} ({k.TRAIN_SET} / {k.TEST_SET})",
-        )
-    if d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP's visible/test/)
-        load_all = functools.cache(lambda: load_from_config(frozen))
-        prefix = d.TEST_FOLDER.strip("/") + "/"
-        return register_benchmark_splits(
-            cfg,
-            lambda: [r for r in load_all() if not r["frame_key"].startswith(prefix)],
-            lambda: [r for r in load_all() if r["frame_key"].startswith(prefix)],
-            f"{d.LAYOUT}: {d.ROOT} (test: {prefix})",
-        )
-    location = {"npy_yolo": d.IMAGES, "paired": d.ROOT, "coco": d.ANNOTATIONS}[d.LAYOUT]
+    load_all, load_test = functools.partial(load_from_config, frozen), None
+    location = {"npy_yolo": d.IMAGES, "paired": d.ROOT, "coco": d.ANNOTATIONS, "kaist": d.ROOT}
+    source = f"{d.LAYOUT}: {location[d.LAYOUT]}"
+    if d.LAYOUT == "kaist":  # test frames from the benchmark's image-set lists
+        load_all = functools.partial(_load_kaist, frozen, test=False)
+        load_test = functools.partial(_load_kaist, frozen, test=True)
+        source += f" ({d.KAIST.TRAIN_SET} / {d.KAIST.TEST_SET})"
+    elif d.TEST_FOLDER:  # a benchmark's own test folder (LLVIP's visible/test/)
+        every, prefix = functools.cache(load_all), d.TEST_FOLDER.strip("/") + "/"
+
+        def part(test: bool) -> Records:
+            return [r for r in every() if r["frame_key"].startswith(prefix) == test]
+
+        load_all, load_test = functools.partial(part, False), functools.partial(part, True)
+        source = f"{d.LAYOUT}: {d.ROOT} (test: {prefix})"
     return register_gaff_dataset(
         d.NAME,
-        lambda: load_from_config(frozen),
+        load_all,
         d.CLASSES,
         d.SPLIT_FRACTIONS,
         d.SPLIT_SEED,
         d.SPLIT_BY,
-        source=f"{d.LAYOUT}: {location}",
+        source,
+        load_test,
     )
 
 

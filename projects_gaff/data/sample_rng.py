@@ -29,11 +29,6 @@ from .errors import DatasetError
 MAX_ATTEMPTS = 100
 
 
-def sample_seed(seed: int, position: int, attempt: int = 0) -> int:
-    """A 32-bit seed for one sample, independent across (seed, position, attempt)."""
-    return int(np.random.SeedSequence([seed, position, attempt]).generate_state(1)[0])
-
-
 @contextlib.contextmanager
 def forked_global_rngs() -> Iterator[None]:
     """The global Python, NumPy and torch (CPU) RNGs as they were, once the block is done."""
@@ -49,7 +44,7 @@ def forked_global_rngs() -> Iterator[None]:
 @contextlib.contextmanager
 def sample_rng(seed: int, position: int, attempt: int = 0) -> Iterator[None]:
     """The global NumPy, Python and torch (CPU) RNGs seeded for one sample, then restored."""
-    sample = sample_seed(seed, position, attempt)
+    sample = int(np.random.SeedSequence([seed, position, attempt]).generate_state(1)[0])
     with forked_global_rngs():
         np.random.seed(sample)
         random.seed(sample)
