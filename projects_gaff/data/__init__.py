@@ -8,13 +8,11 @@ from .demo import DEMO_CLASSES, DEMO_VERSION, ensure_demo, generate_demo, render
 from .errors import DatasetError
 from .events import EventSynthesis, synthesize_events
 from .frames import CHANNELS, channel_indices, read_frame
-from .mapper import GAFFDatasetMapper, ResizeShortestEdgeNoUpscale, build_gaff_augmentation
+from .mapper import GAFFDatasetMapper, build_gaff_augmentation
 from .npy_yolo import convert_to_npy_yolo, load_npy_yolo, write_npy_yolo
 from .paired import load_coco_multimodal, load_paired
 from .register import (
     DEMO_NAME,
-    LAYOUTS,
-    load_from_config,
     register_datasets_from_config,
     register_demo_datasets,
     register_gaff_dataset,
@@ -35,13 +33,11 @@ __all__ = [
     "DEMO_CLASSES",
     "DEMO_NAME",
     "DEMO_VERSION",
-    "LAYOUTS",
     "SPLITS",
     "DatasetError",
     "DropFirst",
     "EventSynthesis",
     "GAFFDatasetMapper",
-    "ResizeShortestEdgeNoUpscale",
     "ResumableTrainingSampler",
     "build_gaff_augmentation",
     "build_resumable_train_loader",
@@ -52,7 +48,6 @@ __all__ = [
     "format_summary",
     "generate_demo",
     "load_coco_multimodal",
-    "load_from_config",
     "load_npy_yolo",
     "load_paired",
     "read_frame",

@@ -1,15 +1,12 @@
 """Layout 4: the KAIST Multispectral Pedestrian Benchmark's own tree (Hwang et al., CVPR 2015).
 
 ``<root>/setXX/VYYY/visible/IZZZZZ.jpg`` pairs with ``lwir/IZZZZZ.jpg`` (3-channel grey
-JPEGs; the frame reader keeps one channel) and optionally ``event/``. Boxes come from the
-per-frame bbGt v3 text files (``<annotations>/setXX/VYYY/IZZZZZ.txt``) or from one
-``KAIST_annotation.json`` of the benchmark's evaluation (``im_name`` = frame key). An
-image-set list (``test-all-20.txt``: one ``setXX/VYYY/IZZZZZ`` a line) chooses the frames.
-
-Every annotation keeps what the miss-rate protocol needs: ``height`` (px), ``occlusion``
-(0 none, 1 partial, 2 heavy) and ``ignore``; ``people``, ``cyclist`` and ``person?`` boxes
-are ignore regions. Ignored boxes are ``iscrowd`` 1, so training leaves them out and COCO
-evaluation treats them as crowd. Each record has ``daytime`` "day" or "night".
+JPEGs; the frame reader keeps one channel) and optionally ``event/``; an image-set list
+(``test-all-20.txt``: one ``setXX/VYYY/IZZZZZ`` a line) chooses the frames. Boxes come from
+bbGt v3 text files (``<annotations>/setXX/VYYY/IZZZZZ.txt``) or the benchmark's
+``KAIST_annotation.json``, and keep what the miss-rate protocol needs: ``height`` (px),
+``occlusion`` (0 none, 1 partial, 2 heavy) and ``ignore`` (``people``, ``cyclist`` and
+``person?`` are ignore regions, ``iscrowd`` 1: left out of training, crowd to COCO).
 """
 
 from __future__ import annotations
