@@ -1,8 +1,5 @@
-"""Data for projects_gaff: RGB + thermal + event datasets, mapper, splits and the demo set.
-
-Importing this package registers the demo set (``gaff_demo_train``, ``_val``, ``_test``,
-``_all``); it is generated on the first ``DatasetCatalog.get``, not at import.
-"""
+"""Data for projects_gaff: RGB + thermal + event datasets, mapper, splits and the demo set,
+registered at import as ``gaff_demo_{train,val,test,all}`` (generated on first use)."""
 
 from .demo import DEMO_CLASSES, DEMO_VERSION, ensure_demo, generate_demo, render_demo_frame
 from .errors import DatasetError

@@ -34,15 +34,12 @@ DEMO_SIZE = (160, 192)  # height, width
 PERSON_KINDS = ("all", "thermal", "event")
 
 
-def datasets_root() -> Path:
-    """``$GAFF_DATASETS`` if set, else the repository's ``datasets/`` folder."""
-    return Path(os.environ.get("GAFF_DATASETS", Path(__file__).resolve().parents[2] / "datasets"))
-
-
 def demo_dir(base: str | Path | None = None) -> Path:
-    """Cache folder of the demo set; its name carries version, seed and size."""
-    base = Path(base) if base is not None else datasets_root()
-    return base / "cache" / f"gaff_demo_{DEMO_VERSION}_seed{DEMO_SEED}_n{DEMO_FRAMES}"
+    """Cache folder of the demo set under ``base`` (default ``$GAFF_DATASETS``, else the
+    repository's ``datasets/``); its name carries version, seed and size."""
+    if base is None:
+        base = os.environ.get("GAFF_DATASETS", Path(__file__).resolve().parents[2] / "datasets")
+    return Path(base) / "cache" / f"gaff_demo_{DEMO_VERSION}_seed{DEMO_SEED}_n{DEMO_FRAMES}"
 
 
 def ensure_demo(base: str | Path | None = None) -> Path:

@@ -60,11 +60,9 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 
 def check_complete_image(path: str | Path) -> None:
-    """Raise a :class:`DatasetError` for an image file that is cut short or corrupt.
-
-    OpenCV decodes a truncated JPEG silently (grey rows), so a JPEG or PNG must end with its
-    end marker; anything else is decoded in full by PIL, which raises on truncated data.
-    """
+    """Raise a :class:`DatasetError` for an image file cut short or corrupt: OpenCV decodes a
+    truncated JPEG silently (grey rows), so a JPEG or PNG must end with its end marker;
+    anything else is decoded in full by PIL, which raises on truncated data."""
     with open(path, "rb") as f:
         head = f.read(8)
         f.seek(max(0, f.seek(0, os.SEEK_END) - 64))

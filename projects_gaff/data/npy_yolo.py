@@ -75,8 +75,8 @@ def write_npy_yolo(
         )
     image_path = Path(images_dir) / f"{key}.npy"
     label_path = Path(labels_dir) / f"{key}.txt"
-    image_path.parent.mkdir(parents=True, exist_ok=True)
-    label_path.parent.mkdir(parents=True, exist_ok=True)
+    for path in (image_path, label_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     np.save(image_path, frame)
     label_path.write_text(format_yolo(annotations, frame.shape[0], frame.shape[1]))
 
@@ -94,12 +94,9 @@ def convert_to_npy_yolo(
     progress: bool = True,
     source: str = "",
 ) -> int:
-    """Write every record (any layout) in layout 1 under ``out_dir``; returns the frames written.
-
-    Events are synthesised at full resolution, then ``max_size`` > 0 shrinks frames whose
-    longer side exceeds it (a 1280x1024 LLVIP frame is 6.5 MB as .npy), boxes alike.
-    ``conversion.json`` records the settings and ``source``.
-    """
+    """Write every record in layout 1 under ``out_dir`` (settings in ``conversion.json``);
+    returns the frames written. Events are synthesised at full resolution, then ``max_size``
+    shrinks longer frames (a 1280x1024 LLVIP frame is 6.5 MB as .npy), boxes alike."""
     out_dir = Path(out_dir)
     bad = BadSamples(f"conversion to {out_dir}", skip_bad_samples)
     written = 0

@@ -38,12 +38,9 @@ def register_gaff_dataset(
     load_test: Callable[[], Records] | None = None,
 ) -> list[str]:
     """Register ``name``'s splits, a seeded hash split (:mod:`.splits`) of ``loader``'s frames;
-    returns the registered names. Re-registering replaces.
-
-    ``load_test`` gives a benchmark's fixed test frames (KAIST's image-set lists, LLVIP's test
-    folder), so that its test set stays comparable with published results: ``loader``'s
-    frames are then split into train / val only, by the train:val ratio of ``fractions``.
-    """
+    returns the registered names. Re-registering replaces. ``load_test`` gives a benchmark's
+    fixed test frames (comparable with published results); ``loader``'s are then split into
+    train / val only, by the train:val ratio of ``fractions``."""
     fractions = normalise_fractions(fractions)
     split_group("", split_by)  # validates split_by now rather than at first use
     load_all = functools.cache(loader)

@@ -79,32 +79,24 @@ class SeededMapDataset(Dataset):
 
 class ResumableTrainingSampler(TrainingSampler):
     """Detectron2's infinite stream of per-epoch permutations, started ``skip`` indices in
-    (skipped in the global stream, before each rank takes its share)."""
+    (skipped in the global stream, before each rank takes its share); ``positioned`` yields
+    ``(position in the global stream, index)``, the keys of :class:`SeededMapDataset`."""
 
-    def __init__(self, size: int, seed: int | None, skip: int = 0):
+    def __init__(self, size: int, seed: int | None, skip: int = 0, positioned: bool = False):
         super().__init__(size, shuffle=True, seed=seed)
         if skip < 0:
             raise ValueError(f"skip must be >= 0, got {skip}")
-        self.skip = skip
+        self.skip, self.positioned = skip, positioned
 
     @property
     def seed(self) -> int:
         """The shuffling seed (drawn as Detectron2 draws it when None was given)."""
         return self._seed
 
-    def _this_ranks_share(self, stream: Iterable) -> Iterator:
-        return itertools.islice(stream, self.skip + self._rank, None, self._world_size)
-
-    def __iter__(self) -> Iterator[int]:
-        yield from self._this_ranks_share(self._infinite_indices())
-
-
-class PositionedTrainingSampler(ResumableTrainingSampler):
-    """The same stream as ``(position in the global stream, index)``: the keys of
-    :class:`SeededMapDataset`."""
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        yield from self._this_ranks_share(enumerate(self._infinite_indices()))
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        stream = self._infinite_indices()
+        stream = enumerate(stream) if self.positioned else stream
+        yield from itertools.islice(stream, self.skip + self._rank, None, self._world_size)
 
 
 def resume_position(
@@ -147,7 +139,7 @@ def build_resumable_train_loader(
     skip, drop = resume_position(
         start_iter, cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.ACCUM_STEPS, cfg.DATALOADER.NUM_WORKERS
     )
-    sampler = PositionedTrainingSampler(len(dataset), seed=seed, skip=skip)
+    sampler = ResumableTrainingSampler(len(dataset), seed=seed, skip=skip, positioned=True)
     loader = build_detection_train_loader(
         # DatasetFromList keeps the dicts serialised: no copy-on-read growth in workers.
         dataset=SeededMapDataset(DatasetFromList(dataset, copy=False), mapper, sampler.seed),

@@ -75,10 +75,8 @@ def channel_statistics(
     max_frames: int = 200,
     events: EventSynthesis = DEFAULT_EVENTS,
 ) -> dict[str, list[float]]:
-    """Per-channel mean and std (0-255 scale, R G B thermal event) over evenly spaced frames.
-
-    These are the values MODEL.PIXEL_MEAN / PIXEL_STD want, computed on the training split.
-    """
+    """Per-channel mean and std (0-255 scale, R G B thermal event) over evenly spaced frames:
+    the values MODEL.PIXEL_MEAN / PIXEL_STD want, computed on the training split."""
     if not records:
         raise ValueError("no records to compute channel statistics from")
     picks = np.linspace(0, len(records) - 1, min(max_frames, len(records))).round().astype(int)
