@@ -19,13 +19,13 @@ from detectron2.data import DatasetCatalog
 from projects_gaff.config import add_gaff_config
 from projects_gaff.data import (
     DEMO_NAME,
+    SPLITS,
     EventSynthesis,
     channel_statistics,
     format_summary,
     register_datasets_from_config,
     summarize_dataset,
 )
-from projects_gaff.data.splits import SPLITS
 
 
 def main() -> None:

@@ -93,6 +93,11 @@ def register_gaff_dataset(
     return names
 
 
+def _folders(d: CfgNode) -> tuple[str, str, str]:
+    """The RGB, thermal and event folder names of ``cfg.DATASETS.GAFF``."""
+    return d.RGB_DIR, d.THERMAL_DIR, d.EVENT_DIR
+
+
 def _load_kaist(cfg: CfgNode, test: bool) -> Records:
     """KAIST's TEST_SET or TRAIN_SET image-set list, with its annotations."""
     d, k = cfg.DATASETS.GAFF, cfg.DATASETS.GAFF.KAIST
@@ -101,9 +106,7 @@ def _load_kaist(cfg: CfgNode, test: bool) -> Records:
         k.TEST_SET if test else k.TRAIN_SET,
         list(d.CLASSES),
         (k.TEST_ANNOTATIONS or d.ANNOTATIONS) if test else d.ANNOTATIONS,
-        d.RGB_DIR,
-        d.THERMAL_DIR,
-        d.EVENT_DIR,
+        *_folders(d),
         tuple(k.DAY_SETS),
         d.SEQUENTIAL,
         d.SKIP_BAD_SAMPLES,
@@ -117,16 +120,7 @@ def load_from_config(cfg: CfgNode) -> Records:
     if d.LAYOUT == "npy_yolo":
         return load_npy_yolo(d.IMAGES, d.LABELS, classes, skip)
     if d.LAYOUT == "paired":
-        return load_paired(
-            d.ROOT,
-            classes,
-            d.RGB_DIR,
-            d.THERMAL_DIR,
-            d.EVENT_DIR,
-            d.ANNOTATIONS,
-            d.SEQUENTIAL,
-            skip,
-        )
+        return load_paired(d.ROOT, classes, *_folders(d), d.ANNOTATIONS, d.SEQUENTIAL, skip)
     if d.LAYOUT == "coco":
         json_file = Path(d.ROOT) / d.ANNOTATIONS if d.ROOT else Path(d.ANNOTATIONS)
         return load_coco_multimodal(json_file, classes, d.ROOT or None, d.SEQUENTIAL, skip)
