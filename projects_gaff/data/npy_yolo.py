@@ -26,15 +26,13 @@ def load_npy_yolo(
     """Detectron2 dataset dicts of a layout-1 folder pair; every frame needs a label file
     (empty: a negative frame, kept) and every label file a frame."""
     images_dir, labels_dir = Path(images_dir), Path(labels_dir)
-    for folder, key, content in (
-        (images_dir, "IMAGES", ".npy frames"),
-        (labels_dir, "LABELS", "YOLO .txt labels"),
-    ):
+    for folder, key in ((images_dir, "IMAGES"), (labels_dir, "LABELS")):
         if not folder.is_dir():
             raise problem(
                 folder,
                 "folder does not exist",
-                f"set DATASETS.GAFF.{key} to the folder that holds the {content}",
+                f"set DATASETS.GAFF.{key} to the folder that holds the "
+                f"{'.npy frames' if key == 'IMAGES' else 'YOLO .txt labels'}",
             )
     frames = sorted(images_dir.rglob("*.npy"))
     require_samples(frames, images_dir, "put (H, W, 5) uint8 .npy frames there")
