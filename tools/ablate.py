@@ -23,6 +23,7 @@ import argparse
 import re
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -160,17 +161,8 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         gpus=tuple(args.gpus),
         study=args.study,
         fusion_stages=args.fusion_stages,
-        resources=SlurmOptions(
-            partition=args.partition,
-            timeout_min=args.timeout_min,
-            gpus_per_run=args.gpus_per_run,
-            cpus_per_run=args.cpus_per_run,
-            mem_gb=args.mem_gb,
-            account=args.account,
-            qos=args.qos,
-            max_jobs=args.max_jobs,
-            max_requeues=args.max_requeues,
-        ),
+        # the SLURM flags are named as SlurmOptions' fields
+        resources=SlurmOptions(**{f.name: getattr(args, f.name) for f in fields(SlurmOptions)}),
     )
 
 

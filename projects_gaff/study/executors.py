@@ -1,22 +1,15 @@
-"""Where trainings run: child processes here (one at a time, or one per GPU), or submitit
-jobs (SLURM through ``AutoExecutor``, this machine through ``LocalExecutor``).
+"""Where trainings run: child processes here, or submitit jobs (SLURM, or this machine).
 
-Every training is its own process running ``tools/train_net.py``, so a crash or an OOM
-kill of one never takes the study down. All launchers share one scheduling loop
-(:func:`execute`): a launcher offers slots (GPUs, or ``--max-jobs`` SLURM jobs), starts
-a :class:`TrainCommand` in a slot and returns a handle that the loop polls.
-
-On SLURM a job may be pre-empted, requeued, time-limited or cancelled. A requeued job runs
-the same :class:`TrainCommand` again, which resumes from the run's last checkpoint; a job
-that ends without a result is read from ``squeue`` (see :class:`SlurmQueue`) and recorded
-FAILED, and the next study run resumes it.
+Every training is its own ``tools/train_net.py`` process, so a crash or an OOM kill never
+takes the study down. A launcher offers slots (GPUs, or ``--max-jobs`` SLURM jobs) to one
+scheduling loop (:func:`execute`). A requeued SLURM job resumes from the run's checkpoint;
+one that ends without a result is recorded FAILED, and the next study run resumes it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import getpass
-import json
 import os
 import shlex
 import signal
@@ -32,8 +25,9 @@ from typing import Protocol
 import submitit
 
 from ..atomic import atomic_write_json
+from ..run_files import JOBS_REGISTRY
 from .lock import pid_alive
-from .status import CONSOLE_LOG, clear_failure, has_checkpoint
+from .status import CONSOLE_LOG, clear_failure, has_checkpoint, read_json
 
 try:  # resolved here, not in the forked child (no dynamic loading between fork and exec)
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
@@ -42,21 +36,16 @@ except (OSError, AttributeError):  # not Linux
 
 
 def _die_with_parent() -> None:
-    """Child side of fork: get SIGTERM when the runner dies, so a killed runner never
-    leaves an orphan training that a rerun would race with."""
-    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    """Child side of fork: SIGTERM when the runner dies, so no orphan training races a rerun."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _in_slurm_job() -> None:
-    """Child side of fork inside a SLURM job: as :func:`_die_with_parent`, and ignore the
-    time-limit warning (SIGUSR2, sent to every process of the job), which submitit's handler
-    in the job's main process answers by requeuing the job; the training goes on until then."""
-    if _PRCTL is not None:
-        _die_with_parent()
+    """Also ignore SIGUSR2, the time-limit warning sent to every process of the job: the
+    job's main process (submitit) requeues the job; the training goes on until then."""
+    _die_with_parent()
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-
-
-_CHILD_SETUP = _die_with_parent if _PRCTL is not None else None
 
 
 @dataclass(frozen=True)
@@ -98,16 +87,13 @@ class TrainCommand(submitit.helpers.Checkpointable):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_in_slurm_job if in_slurm_job else _CHILD_SETUP,
+                preexec_fn=_in_slurm_job if in_slurm_job else _die_with_parent,
             )
 
     def __call__(self) -> int:
-        """Inside a submitit job: train, return train_net's exit code.
-
-        In a SLURM job, a training killed by a signal was pre-empted, requeued, cancelled or
-        timed out by the scheduler: the job then ends without a result (no exit code is
-        pickled), so the runner reads the job's fate from SLURM, and a requeued job is
-        waited for instead of being taken as finished."""
+        """Inside a submitit job: train, return train_net's exit code. In SLURM, a training
+        killed by a signal was pre-empted, requeued, cancelled or timed out: the job ends
+        without a result, so the runner reads its fate from SLURM (and waits if requeued)."""
         in_slurm = submitit.JobEnvironment().cluster == "slurm"
         returncode = self.popen(in_slurm_job=in_slurm).wait()
         if in_slurm and returncode < 0:
@@ -131,16 +117,6 @@ class Handle(Protocol):
     def outcome(self) -> Outcome: ...
 
     def stop(self) -> None: ...
-
-
-class Launcher(Protocol):
-    poll_s: float
-
-    def slots(self, count: int) -> list[str | None]: ...
-
-    def start(self, name: str, command: TrainCommand, slot: str | None) -> Handle: ...
-
-    def reattach(self, name: str) -> tuple[Handle, str | None] | None: ...
 
 
 # ---- child processes ----------------------------------------------------------------------
@@ -197,9 +173,8 @@ SLURM_GONE = "GONE"  # no longer known to slurmctld (ended more than MinJobAge a
 
 
 class SlurmQueue:
-    """Job states from ``squeue``: one call for all of the user's jobs, at most every
-    ``every_s`` seconds. submitit reads states from ``sacct``, which needs accounting
-    storage (slurmdbd) that not every cluster has; ``squeue`` asks slurmctld itself."""
+    """Job states from one ``squeue`` call for all of the user's jobs, at most every
+    ``every_s`` seconds. (submitit asks ``sacct``, which needs slurmdbd, not on every cluster.)"""
 
     def __init__(self, every_s: float = 10.0):
         self.every_s = every_s
@@ -207,13 +182,9 @@ class SlurmQueue:
         self.checked = float("-inf")
         self.registered: dict[str, float] = {}
 
-    def register(self, job_id: str) -> None:
-        self.registered.setdefault(job_id, time.monotonic())
-
     def state(self, job_id: str, max_age_s: float | None = None) -> str | None:
-        """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked;
-        from a squeue call at most ``max_age_s`` (default ``every_s``) old."""
-        self.register(job_id)
+        """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked."""
+        self.registered.setdefault(job_id, time.monotonic())
         too_old = time.monotonic() - self.checked > (max_age_s or self.every_s)
         if too_old or self.registered[job_id] > self.checked:
             self._refresh()
@@ -234,19 +205,16 @@ class SlurmQueue:
             self.checked = time.monotonic()
 
 
+@dataclass
 class JobHandle:
-    def __init__(
-        self,
-        job: submitit.Job,
-        cluster: str,
-        reattached: bool = False,
-        queue: SlurmQueue | None = None,
-    ):
-        self.job = job
-        self.cluster = cluster
-        self.reattached = reattached
-        self.queue = queue
-        self.description = f"{cluster} job {job.job_id}"
+    job: submitit.Job
+    cluster: str
+    reattached: bool = False
+    queue: SlurmQueue | None = None
+
+    @property
+    def description(self) -> str:
+        return f"{self.cluster} job {self.job.job_id}"
 
     def _has_result(self) -> bool:
         return self.job.paths.result_pickle.exists()
@@ -282,14 +250,12 @@ class JobHandle:
         # SLURM jobs keep running; a rerun of the study re-attaches to them.
 
 
+@dataclass(frozen=True)
 class NotSubmitted:
-    """A job the scheduler refused (an unknown partition, account or GPU request): the run
-    is recorded FAILED with sbatch's message, and the study goes on."""
+    """A job sbatch refused (unknown partition, account, ...): the run fails, the study goes on."""
 
+    error: str
     description = "not submitted"
-
-    def __init__(self, error: str):
-        self.error = error
 
     def done(self) -> bool:
         return True
@@ -303,11 +269,7 @@ class NotSubmitted:
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    """Resources of each submitit job (``--partition`` etc. of tools/ablate.py).
-
-    ``max_jobs`` caps the study's jobs queued or running at once (None: every run of a
-    phase is submitted at once). ``max_requeues`` bounds how often a job that reaches its
-    time limit requeues itself to continue from its checkpoint."""
+    """Resources of each submitit job: ``--partition`` … ``--max-requeues`` of tools/ablate.py."""
 
     partition: str | None = None
     timeout_min: int = 24 * 60
@@ -327,15 +289,9 @@ class SlurmOptions:
 
 
 class SubmititLauncher:
-    """Each training is a submitit job: ``cluster="slurm"`` submits through
-    ``AutoExecutor`` (one sbatch job per run, at most ``max_jobs`` at once),
-    ``cluster="local"`` through ``LocalExecutor`` (one job per GPU slot at a time).
-
-    Job ids go to ``jobs.json`` in ``folder``, so a rerun after the runner was killed waits
-    for jobs that are still queued or running instead of submitting the same run twice.
-    A job that reaches its time limit requeues itself (submitit's checkpoint protocol; the
-    training resumes from its checkpoint) up to ``max_requeues`` times.
-    """
+    """Each training a submitit job: one sbatch job per run (``"slurm"``), or one
+    ``LocalExecutor`` job per GPU slot (``"local"``). Job ids go to ``jobs.json``, so a
+    rerun waits for jobs still queued or running instead of submitting them twice."""
 
     def __init__(
         self, cluster: str, folder: Path, resources: SlurmOptions, gpus: Sequence[str] = ()
@@ -344,7 +300,7 @@ class SubmititLauncher:
         self.folder = Path(folder)
         self.gpus = list(gpus)
         self.resources = resources
-        self.registry = self.folder / "jobs.json"
+        self.registry = self.folder / JOBS_REGISTRY
         self.queue: SlurmQueue | None = None
         if cluster == "slurm":
             self.poll_s = 2.0  # a result file is checked at each poll, squeue less often
@@ -389,13 +345,16 @@ class SubmititLauncher:
         self.executor.update_parameters(**params)
         try:
             job = self.executor.submit(command)
-        except submitit.core.utils.FailedJobError as error:  # sbatch refused it
+        except submitit.core.utils.FailedJobError as error:
             return NotSubmitted(f"sbatch refused the job: {str(error).strip()}")
-        self._record(name, {"job_id": job.job_id, "slot": slot, "host": socket.gethostname()})
+        host = socket.gethostname()
+        entry = {"cluster": self.cluster, "job_id": job.job_id, "slot": slot, "host": host}
+        atomic_write_json(self.registry, {**read_json(self.registry), name: entry})
         return JobHandle(job, self.cluster, queue=self.queue)
 
     def reattach(self, name: str) -> tuple[Handle, str | None] | None:
-        entry = self._jobs().get(name)
+        """A job of an earlier runner still queued or running, and its slot."""
+        entry = read_json(self.registry).get(name)
         if not entry or entry.get("cluster") != self.cluster:
             return None
         if self.cluster == "local":
@@ -409,16 +368,8 @@ class SubmititLauncher:
                 return None
         return handle, entry.get("slot")
 
-    def _jobs(self) -> dict:
-        try:
-            return json.loads(self.registry.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
 
-    def _record(self, name: str, entry: dict) -> None:
-        jobs = self._jobs()
-        jobs[name] = {"cluster": self.cluster, **entry}
-        atomic_write_json(self.registry, jobs)
+Launcher = ProcessLauncher | SubmititLauncher
 
 
 # ---- the scheduling loop -----------------------------------------------------------------
@@ -428,9 +379,8 @@ def execute(
     on_start: Callable[[str, Handle, bool], None],
     on_done: Callable[[str, Outcome], None],
 ) -> None:
-    """Run ``items`` (name, command) as slots free up, calling ``on_done`` in completion
-    order. Jobs of an earlier runner that are still alive are waited for, not restarted.
-    On an interrupt the local trainings are stopped (they resume on the next run)."""
+    """Run ``items`` as slots free up; waits for jobs of an earlier runner still alive
+    instead of restarting them. On an interrupt, local trainings stop (a rerun resumes)."""
     free = launcher.slots(len(items))
     pending: deque[tuple[str, TrainCommand]] = deque()
     active: dict[str, tuple[Handle, str | None]] = {}

@@ -1,13 +1,7 @@
-"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k on the selection
-metric over val → phase 2 (the GAFF study), or lock → the methods of a comparison
-(``--study fusion`` / ``modality``, :mod:`.comparison`), with the same folders, skipping,
-resuming, seeds and summary. It schedules; the options are checked by the CLI, the phase-2
-choice is :mod:`.selection`, the dry-run table :mod:`.dry_run`, the bar :mod:`.progress`.
-
-Every decision reads the run folders (see :mod:`.status`), so the runner can be killed at
-any moment: a rerun skips what finished, resumes what has a checkpoint, retries what
-failed, and re-attaches to submitit jobs that are still running.
-"""
+"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k → phase 2, or lock →
+a comparison's methods. Every decision reads the run folders (:mod:`.status`), so a rerun
+after a kill skips what finished, resumes checkpoints, retries failures and re-attaches to
+submitit jobs still running."""
 
 from __future__ import annotations
 
@@ -26,6 +20,7 @@ from ..run_files import (
     FINAL_RESULTS,
     LAST_CHECKPOINT,
     MASTER_LOG,
+    STUDY_LOCK,
     STUDY_MANIFEST,
     SUBMITIT_FOLDER,
 )
@@ -38,7 +33,7 @@ from .executors import (
     TrainCommand,
     execute,
 )
-from .lock import LOCK_NAME, LockHeldError, StudyLock
+from .lock import LockHeldError, StudyLock
 from .master_log import MasterLog
 from .options import StudyError, StudyOptions
 from .plan import (
@@ -51,7 +46,7 @@ from .plan import (
     unique_runs,
 )
 from .progress import Progress, hours_text
-from .selection import record_selection, recorded_selection, select
+from .selection import Selection, record_selection, recorded_selection, select
 from .status import (
     Status,
     describe_exit,
@@ -106,30 +101,28 @@ class Study:
             not self.o.only or any(_number(i) > len(STAGE_SETS) for i in self.o.only)
         )
 
-    def _check_only(self) -> None:
-        phase2 = phase2_plan(self.selection)
-        known = phase1_plan() + phase2
-        unknown = [i for i in self.o.only if not any(matches(e, [i]) for e in known)]
-        if unknown:
-            names = ", ".join(e.name for e in phase2 if not e.reused)
-            raise StudyError(f"--only {unknown}: not in the plan (phase 2 is: {names or 'empty'})")
+    def _selection(self) -> Selection | str:
+        """Phase 2's selection, or why there is none yet (an error with ``--phase 2``)."""
+        try:
+            return select(self.base, self.o)
+        except StudyError as error:
+            if self.o.phase == "2":
+                raise
+            return str(error)
 
     def decide(self) -> tuple[list[Decision], list[str]]:
         """What a run now would do with each experiment in the requested phases, and notes
         (the phase-2 selection, or why phase 2 cannot be planned yet). Writes nothing."""
         notes, requested, experiments = [], set(), self.kind.experiments()
         if self.kind.phased:
+            selection = self._selection() if self.o.phase != "1" else None
             phase2 = []
-            if self.o.phase != "1":
-                try:
-                    selection = select(self.base, self.o)
-                    phase2, requested = phase2_plan(selection.full), set(selection.requested)
-                    notes += [f"{event}: {message}" for event, message in selection.notes]
-                except StudyError as error:
-                    if self.o.phase == "2":
-                        raise
-                    notes.append(f"phase 2: top-{self.o.top_k} of phase 1 × 8 once phase 1 is "
-                                 f"complete ({error})")  # fmt: skip
+            if isinstance(selection, str):
+                notes.append(f"phase 2: top-{self.o.top_k} of phase 1 × 8 once phase 1 is "
+                             f"complete ({selection})")  # fmt: skip
+            elif selection:
+                phase2, requested = phase2_plan(selection.full), set(selection.requested)
+                notes += [f"{event}: {message}" for event, message in selection.notes]
             experiments = (phase1_plan() if self.o.phase != "2" else []) + phase2
         decisions = []
         for e in experiments:
@@ -149,7 +142,7 @@ class Study:
     # ---- running -------------------------------------------------------------------
     def run(self) -> int:
         """Run the study; 0 when every run this invocation touched finished, 1 otherwise."""
-        lock = StudyLock(self.base / LOCK_NAME, on_takeover=lambda m: self.log.write("LOCK", m))
+        lock = StudyLock(self.base / STUDY_LOCK, on_takeover=lambda m: self.log.write("LOCK", m))
         try:
             lock.acquire()
         except LockHeldError as error:
@@ -172,31 +165,30 @@ class Study:
 
     def _run_phases(self, launcher: Launcher) -> int:
         if not self.kind.phased:
-            self._run_experiments(launcher, [e for e in self.experiments if self._in_scope(e)])
-        if self.kind.phased and self.o.phase != "2":
-            self._run_experiments(launcher, [e for e in phase1_plan() if self._in_scope(e)])
+            self._run_experiments(launcher, self.experiments)
+        elif self.o.phase != "2":
+            self._run_experiments(launcher, phase1_plan())
         if self.kind.phased and self._wants_phase2():
-            try:
-                selection = select(self.base, self.o)
-            except StudyError as error:
-                if self.o.phase == "2":
-                    raise
-                self.log.write("WARN", f"phase 2 not started: {error}")
+            selection = self._selection()
+            if isinstance(selection, str):
+                self.log.write("WARN", f"phase 2 not started: {selection}")
                 return 1 if self.failed else 2
             for event, message in selection.notes:
                 self.log.write(event, message)
             record_selection(self.base, selection.full, self.o.select_on)
             self.selection = selection.full
-            self._check_only()
-            chosen = [
-                e for e in phase2_plan(self.selection)
-                if e.config.stage_label in selection.requested
-            ]  # fmt: skip
-            self._run_experiments(launcher, [e for e in chosen if self._in_scope(e)])
+            phase2 = phase2_plan(self.selection)
+            known = phase1_plan() + phase2
+            unknown = [i for i in self.o.only if not any(matches(e, [i]) for e in known)]
+            if unknown:
+                names = ", ".join(e.name for e in phase2 if not e.reused) or "empty"
+                raise StudyError(f"--only {unknown}: not in the plan (phase 2 is: {names})")
+            chosen = [e for e in phase2 if e.config.stage_label in selection.requested]
+            self._run_experiments(launcher, chosen)
         self.log.write(
             "STUDY",
             f"end: {self.progress.done_now - self.failed} finished, {self.failed} failed; "
-            f"summary {self._summary_path()}",
+            f"summary {self.base / self.kind.summary_name}",
         )
         return 1 if self.failed else 0
 
@@ -243,7 +235,7 @@ class Study:
         )
 
     def _run_experiments(self, launcher: Launcher, experiments: Sequence[Experiment]) -> None:
-        runs = unique_runs(experiments, self.o.seeds)
+        runs = unique_runs([e for e in experiments if self._in_scope(e)], self.o.seeds)
         todo = []
         for run in runs:
             status = run_status(self.base / run.folder)
@@ -305,13 +297,10 @@ class Study:
             self.log.write("FAILED", f"{name}: {reason}; log tail:\n{tail}")
         self._write_summary()
 
-    def _summary_path(self) -> Path:
-        return self.base / self.kind.summary_name
-
     def _write_summary(self) -> None:
         running = frozenset(self.running)
         write_summary(
-            self._summary_path(),
+            self.base / self.kind.summary_name,
             [collect(self.base, e, self.o.seeds, running) for e in self.experiments],
             self.kind.columns,
             self.select_metric,
