@@ -189,9 +189,8 @@ def check_options(o: StudyOptions) -> None:
     for ok, message in checks:
         if not ok:
             raise StudyError(message)
-    kind = o.kind
-    reserved = [k for k in o.opts[::2] if k in kind.plan_keys]
-    if kind.phased:
+    reserved = [k for k in o.opts[::2] if k in o.plan_keys]
+    if o.phased:
         _check_gaff(o, reserved)
     else:
         _check_comparison(o, reserved)
@@ -245,7 +244,7 @@ def _check_comparison(o: StudyOptions, reserved: list[str]) -> None:
     bad = [item for item in o.only if not _ONLY_COMPARISON.match(item)]
     if bad:
         raise StudyError(f"--only takes exp_NNN or full experiment names, not {bad}")
-    plan = o.kind.experiments()
+    plan = o.experiments()
     unknown = [i for i in o.only if not any(matches(e, [i]) for e in plan)]
     if unknown:
         names = ", ".join(e.name for e in plan)

@@ -1,10 +1,6 @@
 """Where trainings run: child processes here, or submitit jobs (SLURM, or this machine).
-
-Every training is its own ``tools/train_net.py`` process, so a crash or an OOM kill never
-takes the study down. A launcher offers slots (GPUs, or ``--max-jobs`` SLURM jobs) to one
-scheduling loop (:func:`execute`). A requeued SLURM job resumes from the run's checkpoint;
-one that ends without a result is recorded FAILED, and the next study run resumes it.
-"""
+Each training is its own ``tools/train_net.py`` process, so a crash or an OOM kill never
+takes the study down. Launchers offer slots (GPUs, ``--max-jobs``) to :func:`execute`."""
 
 from __future__ import annotations
 
@@ -120,11 +116,10 @@ class Handle(Protocol):
 
 
 # ---- child processes ----------------------------------------------------------------------
+@dataclass
 class ProcessHandle:
-    def __init__(self, process: subprocess.Popen, slot: str | None):
-        self.process = process
-        gpu = f" on GPU {slot}" if slot is not None else ""
-        self.description = f"pid {process.pid}{gpu}"
+    process: subprocess.Popen
+    description: str
 
     def done(self) -> bool:
         return self.process.poll() is not None
@@ -154,10 +149,9 @@ class ProcessLauncher:
         return list(self.gpus) or [None]
 
     def start(self, name: str, command: TrainCommand, slot: str | None) -> Handle:
-        env = dict(os.environ)
-        if slot is not None:
-            env["CUDA_VISIBLE_DEVICES"] = slot
-        return ProcessHandle(command.popen(env), slot)
+        gpu = {} if slot is None else {"CUDA_VISIBLE_DEVICES": slot}
+        process = command.popen({**os.environ, **gpu})
+        return ProcessHandle(process, f"pid {process.pid}{f' on GPU {slot}' if gpu else ''}")
 
     def reattach(self, name: str) -> None:
         return None  # children die with the runner (see _die_with_parent)

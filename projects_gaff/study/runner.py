@@ -76,11 +76,10 @@ class Study:
 
     def __init__(self, options: StudyOptions, echo: Callable[[str], None] | None = None):
         self.o = options
-        self.kind = options.kind
         self.base = Path(options.output_base).resolve()
         self.log = MasterLog(self.base / MASTER_LOG, echo)
         self.select_metric = options.select_metric
-        self.selection = recorded_selection(self.base) if self.kind.phased else []
+        self.selection = recorded_selection(self.base) if self.o.phased else []
         self.running: set[str] = set()
         self.runs: dict[str, Run] = {}
         self.started: dict[str, float] = {}
@@ -90,7 +89,7 @@ class Study:
     @property
     def experiments(self) -> list[Experiment]:
         """Every summary row as far as the plan is known (phase 2 on its selection)."""
-        return self.kind.experiments(self.selection)
+        return self.o.experiments(self.selection)
 
     # ---- decisions -----------------------------------------------------------------
     def _in_scope(self, experiment: Experiment) -> bool:
@@ -113,8 +112,8 @@ class Study:
     def decide(self) -> tuple[list[Decision], list[str]]:
         """What a run now would do with each experiment in the requested phases, and notes
         (the phase-2 selection, or why phase 2 cannot be planned yet). Writes nothing."""
-        notes, requested, experiments = [], set(), self.kind.experiments()
-        if self.kind.phased:
+        notes, requested, experiments = [], set(), self.o.experiments()
+        if self.o.phased:
             selection = self._selection() if self.o.phase != "1" else None
             phase2 = []
             if isinstance(selection, str):
@@ -164,11 +163,11 @@ class Study:
             lock.release()
 
     def _run_phases(self, launcher: Launcher) -> int:
-        if not self.kind.phased:
+        if not self.o.phased:
             self._run_experiments(launcher, self.experiments)
         elif self.o.phase != "2":
             self._run_experiments(launcher, phase1_plan())
-        if self.kind.phased and self._wants_phase2():
+        if self.o.phased and self._wants_phase2():
             selection = self._selection()
             if isinstance(selection, str):
                 self.log.write("WARN", f"phase 2 not started: {selection}")
@@ -188,7 +187,7 @@ class Study:
         self.log.write(
             "STUDY",
             f"end: {self.progress.done_now - self.failed} finished, {self.failed} failed; "
-            f"summary {self.base / self.kind.summary_name}",
+            f"summary {self.base / self.o.summary_name}",
         )
         return 1 if self.failed else 0
 
@@ -300,9 +299,9 @@ class Study:
     def _write_summary(self) -> None:
         running = frozenset(self.running)
         write_summary(
-            self.base / self.kind.summary_name,
+            self.base / self.o.summary_name,
             [collect(self.base, e, self.o.seeds, running) for e in self.experiments],
-            self.kind.columns,
+            self.o.columns,
             self.select_metric,
         )
 

@@ -1,6 +1,6 @@
-"""Phase 2's stage sets: named with ``--top-k-from``, else the top-k of a complete phase 1
-on the selection metric over the validation split, else the recorded selection
-(``phase2_selection.json``, extended, never reordered, so exp numbers never change)."""
+"""Phase 2's stage sets: ``--top-k-from``, else the top-k of a complete phase 1, else the
+recorded selection (``phase2_selection.json``: extended, never reordered, so exp numbers
+never change)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from .summary import ExperimentResults, collect, noise_sigma
 
 @dataclass
 class Selection:
-    """Phase 2's configs: ``requested`` are trained by this invocation; ``full`` (the
-    recorded selection, extended, never reordered) fixes the exp numbers. ``notes`` are
-    (event, message) lines for the master log."""
+    """``requested`` are trained now; ``full`` (the recorded selection, extended) fixes the
+    exp numbers; ``notes`` are (event, message) lines for the master log."""
 
     requested: list[str]
     full: list[str]
@@ -45,8 +44,6 @@ def record_selection(base: Path, full: list[str], select_on: str) -> None:
 
 
 def select(base: Path, o: StudyOptions) -> Selection:
-    """Phase 2's configs: ``--top-k-from``, else the top-k phase-1 configs on the
-    selection metric (phase 1 must be complete), else the recorded selection."""
     recorded, k, split, key = recorded_selection(base), o.top_k, o.select_on, o.select_metric
     notes: list[tuple[str, str]] = []
     if o.top_k_from:
