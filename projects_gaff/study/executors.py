@@ -219,11 +219,10 @@ class JobHandle:
             return not pid_alive(int(self.job.job_id))
         if self.queue is None:
             return self.job.done()
-        if self._has_result():  # done once SLURM agrees, so --max-jobs holds in squeue too
-            state = self.queue.state(self.job.job_id, max_age_s=1.0)
-            return state is None or state not in SLURM_ACTIVE
-        state = self.queue.state(self.job.job_id)
-        return state is not None and state not in SLURM_ACTIVE
+        # With a result, done once SLURM agrees too, so --max-jobs holds in squeue.
+        has_result = self._has_result()
+        state = self.queue.state(self.job.job_id, max_age_s=1.0 if has_result else None)
+        return has_result if state is None else state not in SLURM_ACTIVE
 
     def outcome(self) -> Outcome:
         if self.queue is not None and not self._has_result():

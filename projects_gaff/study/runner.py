@@ -34,7 +34,6 @@ from .executors import (
     execute,
 )
 from .lock import LockHeldError, StudyLock
-from .master_log import MasterLog
 from .options import StudyError, StudyOptions
 from .plan import (
     STAGE_SETS,
@@ -45,7 +44,7 @@ from .plan import (
     phase2_plan,
     unique_runs,
 )
-from .progress import Progress, hours_text
+from .progress import MasterLog, Progress, hours_text
 from .selection import Selection, record_selection, recorded_selection, select
 from .status import (
     Status,
@@ -57,8 +56,6 @@ from .status import (
     run_status,
 )
 from .summary import collect, write_summary
-
-__all__ = ["Decision", "Study", "StudyError", "StudyOptions"]
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,8 @@ class Study:
         return not self.o.only or matches(experiment, self.o.only)
 
     def _wants_phase2(self) -> bool:
-        return self.o.phase != "1" and (
-            not self.o.only or any(_number(i) > len(STAGE_SETS) for i in self.o.only)
-        )
+        numbers = [int(EXPERIMENT_ID.match(i)["number"]) for i in self.o.only]  # CLI-checked
+        return self.o.phase != "1" and (not numbers or max(numbers) > len(STAGE_SETS))
 
     def _selection(self) -> Selection | str:
         """Phase 2's selection, or why there is none yet (an error with ``--phase 2``)."""
@@ -256,14 +252,10 @@ class Study:
         if reattached:
             self.log.write("ATTACH", f"{name}: {handle.description}, started by an earlier runner")
         elif has_checkpoint(folder):
-            checkpoint = (folder / LAST_CHECKPOINT).read_text().strip()
-            self.log.write(
-                "INTERRUPTED",
-                f"{name}: an earlier attempt stopped after {CHECKPOINT_DIR}/{checkpoint}; resumed",
-            )
-            self.log.write(
-                "RESUME", f"{name} from {CHECKPOINT_DIR}/{checkpoint} ({handle.description})"
-            )
+            checkpoint = f"{CHECKPOINT_DIR}/{(folder / LAST_CHECKPOINT).read_text().strip()}"
+            stopped = f"an earlier attempt stopped after {checkpoint}; resumed"
+            self.log.write("INTERRUPTED", f"{name}: {stopped}")
+            self.log.write("RESUME", f"{name} from {checkpoint} ({handle.description})")
         else:
             self.log.write("START", f"{name} ({handle.description})")
         self.progress.running(self.running)
@@ -304,11 +296,6 @@ class Study:
             self.o.columns,
             self.select_metric,
         )
-
-
-def _number(only_item: str) -> int:
-    """The number of an ``--only`` item (``exp_012`` or a full name), checked by the CLI."""
-    return int(EXPERIMENT_ID.match(only_item)["number"])
 
 
 def _fmt(value: float | None) -> str:
