@@ -30,11 +30,6 @@ class Method:
     name: str
     options: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def fuses(self) -> bool:
-        """False when the method sets ``MODEL.FUSION.STAGES`` itself (to ``[]``)."""
-        return STAGES_KEY not in dict(self.options)
-
 
 @dataclass(frozen=True)
 class MethodConfig:
@@ -88,7 +83,8 @@ class Comparison:
         return [
             Experiment(
                 number,
-                MethodConfig(method, tuple(stages) if method.fuses else ()),
+                # a method that fuses nothing sets MODEL.FUSION.STAGES itself (to [])
+                MethodConfig(method, () if STAGES_KEY in dict(method.options) else tuple(stages)),
                 phase=self.name,
                 trained_in=self.name,
             )

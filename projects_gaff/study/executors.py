@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import submitit
 
@@ -103,16 +102,6 @@ class Outcome:
 
     returncode: int | None
     error: str | None = None
-
-
-class Handle(Protocol):
-    description: str
-
-    def done(self) -> bool: ...
-
-    def outcome(self) -> Outcome: ...
-
-    def stop(self) -> None: ...
 
 
 # ---- child processes ----------------------------------------------------------------------
@@ -274,12 +263,6 @@ class SlurmOptions:
     max_jobs: int | None = None
     max_requeues: int = 3
 
-    @property
-    def signal_delay_s(self) -> int:
-        """When SLURM warns a job of its time limit (SIGUSR2): 90 s before it, or half the
-        limit for short ones (SLURM never sends a warning due before the job started)."""
-        return min(90, self.timeout_min * 30)
-
 
 class SubmititLauncher:
     """Each training a submitit job: one sbatch job per run (``"slurm"``), or one
@@ -311,7 +294,9 @@ class SubmititLauncher:
                 cpus_per_task=resources.cpus_per_run,
                 mem_gb=resources.mem_gb,
                 slurm_partition=resources.partition,
-                slurm_signal_delay_s=resources.signal_delay_s,
+                # the time-limit warning (SIGUSR2): 90 s before, or at half of a short limit
+                # (SLURM never sends a warning due before the job started)
+                slurm_signal_delay_s=min(90, resources.timeout_min * 30),
                 # requeueable even where the cluster's default is JobRequeue=0
                 slurm_additional_parameters={"requeue": True},
                 **{key: value for key, value in extra.items() if value is not None},
@@ -362,6 +347,8 @@ class SubmititLauncher:
         return handle, entry.get("slot")
 
 
+# What a launcher starts (done, outcome, stop, description), and the launchers.
+Handle = ProcessHandle | JobHandle | NotSubmitted
 Launcher = ProcessLauncher | SubmititLauncher
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -66,12 +66,7 @@ class GaffConfig:
 
     def columns(self) -> dict:
         """This configuration's columns of the summary."""
-        return {
-            "stages": str(list(self.stages)),
-            "se_reduction": self.se_reduction,
-            "inter_shared": self.inter_shared,
-            "merge_bottleneck": self.merge_bottleneck,
-        }
+        return {**asdict(self), "stages": str(list(self.stages))}
 
     @classmethod
     def from_code(cls, code: str) -> GaffConfig | None:
@@ -142,9 +137,7 @@ def phase2_plan(selection: Sequence[str]) -> list[Experiment]:
     for label in selection:
         base = phase1[label]
         for r, shared, bottleneck in PHASE2_GRID:
-            config = replace(
-                base.config, se_reduction=r, inter_shared=shared, merge_bottleneck=bottleneck
-            )
+            config = GaffConfig(base.config.stages, r, shared, bottleneck)
             if config == base.config:
                 rows.append(replace(base, phase=2))
                 continue
