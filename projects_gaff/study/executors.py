@@ -20,9 +20,9 @@ from pathlib import Path
 import submitit
 
 from ..atomic import atomic_write_json
-from ..run_files import JOBS_REGISTRY
+from ..run_files import CONSOLE_LOG, FAILED_RECORD, JOBS_REGISTRY
 from .lock import pid_alive
-from .status import CONSOLE_LOG, clear_failure, has_checkpoint, read_json
+from .status import has_checkpoint, read_json
 
 try:  # resolved here, not in the forked child (no dynamic loading between fork and exec)
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
@@ -70,7 +70,7 @@ class TrainCommand(submitit.helpers.Checkpointable):
         """Start it with stdout and stderr appended to ``console.log`` in the run folder."""
         run_dir = Path(self.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        clear_failure(run_dir)
+        (run_dir / FAILED_RECORD).unlink(missing_ok=True)
         argv = self.argv()
         with open(run_dir / CONSOLE_LOG, "a", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(argv)}\n")

@@ -17,7 +17,6 @@ from ..atomic import atomic_write_json
 from ..run_files import (
     CHECKPOINT_DIR,
     EXPERIMENT_ID,
-    FINAL_RESULTS,
     LAST_CHECKPOINT,
     MASTER_LOG,
     STUDY_LOCK,
@@ -48,7 +47,7 @@ from .progress import MasterLog, Progress, hours_text
 from .selection import Selection, record_selection, recorded_selection, select
 from .status import (
     Status,
-    describe_exit,
+    failure_reason,
     has_checkpoint,
     metric,
     read_final_results,
@@ -276,12 +275,7 @@ class Study:
                 f"{self.progress.eta()}",
             )
         else:
-            if outcome.error:
-                reason = f"job failed: {outcome.error}"
-            elif outcome.returncode == 0:
-                reason = f"exited 0 without a valid {FINAL_RESULTS}"
-            else:
-                reason = describe_exit(outcome.returncode)
+            reason = failure_reason(outcome.returncode, outcome.error)
             record = record_failure(folder, reason, outcome.returncode)
             self.failed += 1
             tail = "\n".join(record["log_tail"].splitlines()[-12:])

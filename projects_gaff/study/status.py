@@ -56,11 +56,16 @@ def run_status(run_dir: Path) -> Status:
     return Status.PARTIAL if has_checkpoint(run_dir) else Status.PENDING
 
 
-def describe_exit(returncode: int | None) -> str:
+def failure_reason(returncode: int | None, error: str | None = None) -> str:
+    """Why a run without final results failed: the job's error, else its exit code."""
+    if error:
+        return f"job failed: {error}"
     if returncode is None:
         return "no exit code (the job did not return)"
     if returncode < 0:
         return f"killed by {signal.Signals(-returncode).name}"
+    if returncode == 0:
+        return f"exited 0 without a valid {FINAL_RESULTS}"
     return EXIT_REASONS.get(returncode, f"exit code {returncode}")
 
 
@@ -85,10 +90,6 @@ def record_failure(run_dir: Path, reason: str, returncode: int | None = None) ->
     }
     atomic_write_json(run_dir / FAILED_RECORD, record)
     return record
-
-
-def clear_failure(run_dir: Path) -> None:
-    (run_dir / FAILED_RECORD).unlink(missing_ok=True)
 
 
 def metric(results: dict, split: str, key: str = DEFAULT_SELECT_METRIC) -> float | None:
