@@ -82,11 +82,6 @@ class Study:
         self.failed = 0
         self.progress: Progress | None = None
 
-    @property
-    def experiments(self) -> list[Experiment]:
-        """Every summary row as far as the plan is known (phase 2 on its selection)."""
-        return self.o.experiments(self.selection)
-
     # ---- decisions -----------------------------------------------------------------
     def _in_scope(self, experiment: Experiment) -> bool:
         return not self.o.only or matches(experiment, self.o.only)
@@ -159,7 +154,7 @@ class Study:
 
     def _run_phases(self, launcher: Launcher) -> int:
         if not self.o.phased:
-            self._run_experiments(launcher, self.experiments)
+            self._run_experiments(launcher, self.o.experiments())
         elif self.o.phase != "2":
             self._run_experiments(launcher, phase1_plan())
         if self.o.phased and self._wants_phase2():
@@ -283,13 +278,12 @@ class Study:
         self._write_summary()
 
     def _write_summary(self) -> None:
+        """Every summary row as far as the plan is known (phase 2 on its selection)."""
         running = frozenset(self.running)
-        write_summary(
-            self.base / self.o.summary_name,
-            [collect(self.base, e, self.o.seeds, running) for e in self.experiments],
-            self.o.columns,
-            self.select_metric,
-        )
+        rows = [
+            collect(self.base, e, self.o.seeds, running) for e in self.o.experiments(self.selection)
+        ]
+        write_summary(self.base / self.o.summary_name, rows, self.o.columns, self.select_metric)
 
 
 def _fmt(value: float | None) -> str:
