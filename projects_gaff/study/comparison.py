@@ -39,12 +39,9 @@ class MethodConfig:
     stages: tuple[int, ...]
 
     @property
-    def stage_label(self) -> str:
-        return "s" + "".join(str(s) for s in self.stages)
-
-    @property
     def code(self) -> str:
-        return f"{self.method.name}_{self.stage_label}" if self.stages else self.method.name
+        label = "".join(str(s) for s in self.stages)
+        return f"{self.method.name}_s{label}" if self.stages else self.method.name
 
     def opts(self) -> list[str]:
         """``MODEL.FUSION.STAGES`` first, then the method's own options."""

@@ -28,8 +28,7 @@ class MasterLog:
         text = "\n".join(lines) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
+            f.write(text)  # flushed on close, before the next event
         if self.echo is not None:
             self.echo(text.rstrip("\n"))
 
