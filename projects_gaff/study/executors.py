@@ -335,16 +335,11 @@ class SubmititLauncher:
         entry = read_json(self.registry).get(name)
         if not entry or entry.get("cluster") != self.cluster:
             return None
-        if self.cluster == "local":
-            if entry.get("host") != socket.gethostname() or not pid_alive(int(entry["job_id"])):
-                return None
-            handle = JobHandle(submitit.LocalJob(self.folder, entry["job_id"]), "local", True)
-        else:
-            job = submitit.SlurmJob(self.folder, entry["job_id"])
-            handle = JobHandle(job, "slurm", True, self.queue)
-            if handle.done():
-                return None
-        return handle, entry.get("slot")
+        if self.cluster == "local" and entry.get("host") != socket.gethostname():
+            return None  # its controller process cannot be checked from here
+        job_type = submitit.LocalJob if self.cluster == "local" else submitit.SlurmJob
+        handle = JobHandle(job_type(self.folder, entry["job_id"]), self.cluster, True, self.queue)
+        return None if handle.done() else (handle, entry.get("slot"))
 
 
 # What a launcher starts (done, outcome, stop, description), and the launchers.
