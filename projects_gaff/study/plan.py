@@ -50,10 +50,8 @@ class GaffConfig:
 
     @property
     def code(self) -> str:
-        return (
-            f"{self.stage_label}_r{self.se_reduction}"
-            f"_is{int(self.inter_shared)}_mb{int(self.merge_bottleneck)}"
-        )
+        shared, bottleneck = int(self.inter_shared), int(self.merge_bottleneck)
+        return f"{self.stage_label}_r{self.se_reduction}_is{shared}_mb{bottleneck}"
 
     def opts(self) -> list[str]:
         """Detectron2 options that select this configuration."""
