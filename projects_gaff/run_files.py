@@ -1,9 +1,6 @@
 """The run-folder and study-folder contract: file names, metric keys, exit codes, names.
-
-Torch-free on purpose: the engine writes these files, the study runner and the analysis
-read them, and neither of the readers should import torch or Detectron2 to know a name.
-Every other module imports the names from here; none spells them as literals.
-"""
+Torch-free: the engine writes these files; the study runner and the analysis read them
+without importing torch or Detectron2 to know a name."""
 
 from __future__ import annotations
 
@@ -23,7 +20,6 @@ D2_METRICS = "metrics.json"  # Detectron2's JSONWriter stream
 FINAL_RESULTS = "final_results.json"  # written last, atomically: the run is finished
 FAILED_RECORD = "failed.json"  # written by the study runner when a run failed
 EVAL_RESULTS = "eval_results.json"  # tools/train_net.py --eval-only
-DETECTIONS = "detections.json"  # tools/predict.py, COCO result format
 INFERENCE_DIR = "inference"  # inference/<dataset>/: the evaluators' files (COCO json, ...)
 MISS_RATE_METRICS = "miss_rate.json"  # the miss-rate evaluator's metrics, in its output folder
 MISS_RATE_RESULTS = "miss_rate_result.txt"  # ... and its detections as a KAIST result file
@@ -46,8 +42,7 @@ SUMMARY = "summary_all_experiments.csv"  # the GAFF study's
 
 
 def comparison_summary(folder: str) -> str:
-    """A comparison study's summary, named after its folder so two studies sharing an
-    ``--output-base`` never write the same file."""
+    """Named after the folder: two studies sharing an ``--output-base`` never share a file."""
     return f"summary_{folder}.csv"
 
 
@@ -71,12 +66,7 @@ def lower_is_better(metric: str) -> bool:
 
 
 # ---- exit codes of tools/train_net.py -----------------------------------------------------
-EXIT_CONFIG_ERROR = 2
-EXIT_NONFINITE_LOSS = 3
-EXIT_REASONS = {
-    EXIT_CONFIG_ERROR: "config or data error",
-    EXIT_NONFINITE_LOSS: "loss became NaN/inf",
-}
+EXIT_REASONS = {2: "config or data error", 3: "loss became NaN/inf"}
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
 EXPERIMENT_ID = re.compile(r"^exp_(?P<number>\d{3})(?=_|$)")  # the id at the start of a name

@@ -23,6 +23,7 @@ import argparse
 import re
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -160,17 +161,8 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         gpus=tuple(args.gpus),
         study=args.study,
         fusion_stages=args.fusion_stages,
-        resources=SlurmOptions(
-            partition=args.partition,
-            timeout_min=args.timeout_min,
-            gpus_per_run=args.gpus_per_run,
-            cpus_per_run=args.cpus_per_run,
-            mem_gb=args.mem_gb,
-            account=args.account,
-            qos=args.qos,
-            max_jobs=args.max_jobs,
-            max_requeues=args.max_requeues,
-        ),
+        # the SLURM flags are named as SlurmOptions' fields
+        resources=SlurmOptions(**{f.name: getattr(args, f.name) for f in fields(SlurmOptions)}),
     )
 
 
@@ -197,9 +189,8 @@ def check_options(o: StudyOptions) -> None:
     for ok, message in checks:
         if not ok:
             raise StudyError(message)
-    kind = o.kind
-    reserved = [k for k in o.opts[::2] if k in kind.plan_keys]
-    if kind.phased:
+    reserved = [k for k in o.opts[::2] if k in o.plan_keys]
+    if o.phased:
         _check_gaff(o, reserved)
     else:
         _check_comparison(o, reserved)
@@ -253,7 +244,7 @@ def _check_comparison(o: StudyOptions, reserved: list[str]) -> None:
     bad = [item for item in o.only if not _ONLY_COMPARISON.match(item)]
     if bad:
         raise StudyError(f"--only takes exp_NNN or full experiment names, not {bad}")
-    plan = o.kind.experiments()
+    plan = o.experiments()
     unknown = [i for i in o.only if not any(matches(e, [i]) for e in plan)]
     if unknown:
         names = ", ".join(e.name for e in plan)

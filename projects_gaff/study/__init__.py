@@ -8,26 +8,13 @@ the plan and the run folders without them.
 import importlib
 
 _EXPORTS = {
-    ".comparison": ("COMPARISONS", "FUSION", "MODALITY", "Comparison", "Method", "MethodConfig"),
-    ".executors": (
-        "ProcessLauncher",
-        "SlurmOptions",
-        "SubmititLauncher",
-        "TrainCommand",
-        "execute",
-    ),
+    ".comparison": ("FUSION", "MODALITY"),
+    ".executors": ("SlurmOptions", "SubmititLauncher", "TrainCommand"),
     ".lock": ("LockHeldError", "StudyLock"),
-    ".plan": (
-        "Experiment",
-        "GaffConfig",
-        "Run",
-        "parse_stage_label",
-        "phase1_plan",
-        "phase2_plan",
-    ),
+    ".plan": ("parse_stage_label", "phase1_plan", "phase2_plan"),
     ".options": ("StudyError", "StudyOptions"),
     ".runner": ("Study",),
-    ".status": ("Status", "read_final_results", "run_status"),
+    ".status": ("Status", "run_status"),
     ".summary": ("COMPARISON_COLUMNS", "SUMMARY_COLUMNS"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

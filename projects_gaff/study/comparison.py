@@ -1,29 +1,26 @@
-"""The comparison studies as data: the fusion methods of the fusion-method table and the
-modality ablations, each method one named experiment on the same base config.
+"""The comparison studies: fusion methods and modality ablations, each method one experiment
+(its ``configs/fusion[/modality]/<name>.yaml`` as options) on the same base config.
 
-A method is the Detectron2 options of its ``configs/fusion/<name>.yaml`` (or
-``configs/fusion/modality/<name>.yaml``) minus ``OUTPUT_DIR``; the tests check that the two
-agree. Every fusing method fuses the study's stages (``MODEL.FUSION.STAGES``, default [2, 3],
-``--fusion-stages``); a method that fuses nothing (``none``, the one-stream modality rows)
-carries its own ``MODEL.FUSION.STAGES []`` and its name has no stage label. Names:
-``exp_<XXX>_<method>_s<stages>``, numbered from 101 (fusion) and 201 (modality) in list
-order, so a method appended later never renames an existing folder.
+Fusing methods fuse the study's stages (``--fusion-stages``); one that fuses nothing sets
+``MODEL.FUSION.STAGES []`` itself and its name has no stage label. Names
+``exp_<XXX>_<method>_s<stages>`` count from 101 / 201 in list order, so a method appended
+later never renames a folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
 
 from .plan import COMPARISON_FOLDERS, Experiment
 
 STAGES_KEY = "MODEL.FUSION.STAGES"
 OLD_STAGES_KEY = "MODEL.GAFF.STAGES"  # still accepted by the config, so reserved as well
 DEFAULT_STAGES = (2, 3)
-_RGB_PLUS_ONE = (
-    ("MODEL.PIXEL_MEAN", "[123.675, 116.28, 103.53, 127.5]"),
-    ("MODEL.PIXEL_STD", "[58.395, 57.12, 57.375, 64.0]"),
-)
-_UNFUSED = ((STAGES_KEY, "[]"), ("MODEL.FUSION.TYPE", "none"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -32,11 +29,6 @@ class Method:
 
     name: str
     options: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def fuses(self) -> bool:
-        """False when the method sets ``MODEL.FUSION.STAGES`` itself (to ``[]``)."""
-        return STAGES_KEY not in dict(self.options)
 
 
 @dataclass(frozen=True)
@@ -47,12 +39,9 @@ class MethodConfig:
     stages: tuple[int, ...]
 
     @property
-    def stage_label(self) -> str:
-        return "s" + "".join(str(s) for s in self.stages)
-
-    @property
     def code(self) -> str:
-        return f"{self.method.name}_{self.stage_label}" if self.stages else self.method.name
+        label = "".join(str(s) for s in self.stages)
+        return f"{self.method.name}_s{label}" if self.stages else self.method.name
 
     def opts(self) -> list[str]:
         """``MODEL.FUSION.STAGES`` first, then the method's own options."""
@@ -65,12 +54,23 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A comparison study: its methods, folder and numbering."""
+    """A comparison study: its folder, numbering, and methods in numbering order."""
 
     name: str
     first_number: int
     config_dir: str  # relative to the repository root; <config_dir>/<method>.yaml
-    methods: tuple[Method, ...]
+    names: str  # the methods, in numbering order (never reordered: numbers stay)
+
+    @cached_property
+    def methods(self) -> tuple[Method, ...]:
+        """Each method's options are the keys its config file sets (but ``OUTPUT_DIR``)."""
+        methods = []
+        for name in self.names.split():
+            path = REPO_ROOT / self.config_dir / f"{name}.yaml"
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            options = [o for o in _flatten(data) if o[0] not in ("_BASE_", "OUTPUT_DIR")]
+            methods.append(Method(name, tuple(options)))
+        return tuple(methods)
 
     @property
     def folder(self) -> str:
@@ -80,7 +80,8 @@ class Comparison:
         return [
             Experiment(
                 number,
-                MethodConfig(method, tuple(stages) if method.fuses else ()),
+                # a method that fuses nothing sets MODEL.FUSION.STAGES itself (to [])
+                MethodConfig(method, () if STAGES_KEY in dict(method.options) else tuple(stages)),
                 phase=self.name,
                 trained_in=self.name,
             )
@@ -92,70 +93,29 @@ class Comparison:
         return {STAGES_KEY, OLD_STAGES_KEY} | {key for m in self.methods for key, _ in m.options}
 
 
+def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """``{"MODEL": {"GAFF": {"USE_SE": False}}}`` → ``[("MODEL.GAFF.USE_SE", "False")]``."""
+    items = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((prefix + key, value if isinstance(value, str) else str(value)))
+    return items
+
+
 FUSION = Comparison(
-    name="fusion",
+    "fusion",
     first_number=101,
     config_dir="configs/fusion",
-    methods=(
-        Method("none", _UNFUSED),
-        Method("add", (("MODEL.FUSION.TYPE", "add"),)),
-        Method("concat", (("MODEL.FUSION.TYPE", "concat"),)),
-        Method("cssa_t03", (("MODEL.FUSION.TYPE", "cssa"), ("MODEL.FUSION.CSSA.THRESHOLD", "0.3"))),
-        Method("cssa_t05", (("MODEL.FUSION.TYPE", "cssa"), ("MODEL.FUSION.CSSA.THRESHOLD", "0.5"))),
-        Method("cssa_t07", (("MODEL.FUSION.TYPE", "cssa"), ("MODEL.FUSION.CSSA.THRESHOLD", "0.7"))),
-        Method("gaff", (("MODEL.FUSION.TYPE", "gaff"),)),
-        Method("gaff_lite", (("MODEL.GAFF.USE_SE", "False"),)),
-        Method("gaff_tied", (("MODEL.GAFF.INTER_MODE", "tied"),)),
-        Method("gaff_alpha", (("MODEL.GAFF.LEARNABLE_ALPHA", "True"),)),
-        Method("gaff_se_per_stage", (("MODEL.GAFF.STAGE_SE_REDUCTIONS", "[2, 4, 8, 16]"),)),
-        Method("gaff_out256", (("MODEL.GAFF.OUT_CHANNELS", "256"),)),
-        Method("gated", (("MODEL.FUSION.TYPE", "gated"),)),
-        Method(
-            "gaff_guided",
-            (("MODEL.META_ARCHITECTURE", "GuidedRCNN"), ("MODEL.GAFF.GUIDANCE_WEIGHT", "0.1")),
-        ),
-        Method("xattn", (("MODEL.FUSION.TYPE", "xattn"),)),
-        Method("late_concat", (("MODEL.FUSION.TYPE", "concat"), ("MODEL.FUSION.LATE", "True"))),
-    ),
+    names="none add concat cssa_t03 cssa_t05 cssa_t07 gaff gaff_lite gaff_tied gaff_alpha "
+    "gaff_se_per_stage gaff_out256 gated gaff_guided xattn late_concat",
 )
-
 MODALITY = Comparison(
-    name="modality",
+    "modality",
     first_number=201,
     config_dir="configs/fusion/modality",
-    methods=(
-        Method("rgb", (("MODEL.MIT.UNFUSED_OUTPUT", "rgb"), *_UNFUSED)),
-        Method(
-            "thermal",
-            (
-                *_RGB_PLUS_ONE,
-                ("MODEL.MIT.AUX_CHANNELS", "['thermal']"),
-                ("MODEL.MIT.UNFUSED_OUTPUT", "aux"),
-                *_UNFUSED,
-            ),
-        ),
-        Method(
-            "event",
-            (
-                *_RGB_PLUS_ONE,
-                ("MODEL.MIT.AUX_CHANNELS", "['event']"),
-                ("MODEL.MIT.UNFUSED_OUTPUT", "aux"),
-                *_UNFUSED,
-            ),
-        ),
-        Method("rgb_thermal", (*_RGB_PLUS_ONE, ("MODEL.MIT.AUX_CHANNELS", "['thermal']"))),
-        Method("rgb_event", (*_RGB_PLUS_ONE, ("MODEL.MIT.AUX_CHANNELS", "['event']"))),
-        Method(
-            "thermal_event",
-            (
-                ("MODEL.MIT.AUX_CHANNELS", "['thermal', 'event']"),
-                ("MODEL.MIT.UNFUSED_OUTPUT", "aux"),
-                *_UNFUSED,
-            ),
-        ),
-        Method("rgb_thermal_event"),
-    ),
+    names="rgb thermal event rgb_thermal rgb_event thermal_event rgb_thermal_event",
 )
-
 COMPARISONS = {c.name: c for c in (FUSION, MODALITY)}
 STUDIES = ("gaff", *COMPARISONS)

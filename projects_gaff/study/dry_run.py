@@ -3,25 +3,19 @@ rendered as a table. Reads nothing and writes nothing itself."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .plan import unique_runs
-from .runner import Decision, Study
+from .runner import Study
 
 
 def plan_table(study: Study) -> str:
     """What each experiment is and what a run now would do with it."""
     decisions, notes = study.decide()
-    return render(study, decisions, notes)
-
-
-def render(study: Study, decisions: Sequence[Decision], notes: Sequence[str]) -> str:
-    kind, seeds = study.kind, study.o.seeds
+    phased, seeds = study.o.phased, study.o.seeds
     experiments = [d.experiment for d in decisions]
     width = max([26] + [len(e.name) + 2 for e in experiments])
-    labels = [kind.label(e) for e in experiments]
+    labels = [str(e.phase) if phased else e.config.method.name for e in experiments]
     pw = max([7] + [len(label) + 2 for label in labels])
-    column = "phase" if kind.phased else "method"
+    column = "phase" if phased else "method"
     header = (
         f"{'exp':<8}{'name':<{width}}{column:<{pw}}{'stages':<14}{'status':<10}{'action':<16}folder"
     )

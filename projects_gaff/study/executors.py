@@ -1,22 +1,11 @@
-"""Where trainings run: child processes here (one at a time, or one per GPU), or submitit
-jobs (SLURM through ``AutoExecutor``, this machine through ``LocalExecutor``).
-
-Every training is its own process running ``tools/train_net.py``, so a crash or an OOM
-kill of one never takes the study down. All launchers share one scheduling loop
-(:func:`execute`): a launcher offers slots (GPUs, or ``--max-jobs`` SLURM jobs), starts
-a :class:`TrainCommand` in a slot and returns a handle that the loop polls.
-
-On SLURM a job may be pre-empted, requeued, time-limited or cancelled. A requeued job runs
-the same :class:`TrainCommand` again, which resumes from the run's last checkpoint; a job
-that ends without a result is read from ``squeue`` (see :class:`SlurmQueue`) and recorded
-FAILED, and the next study run resumes it.
-"""
+"""Where trainings run: child processes here, or submitit jobs (SLURM, or this machine).
+Each training is its own ``tools/train_net.py`` process, so a crash or an OOM kill never
+takes the study down. Launchers offer slots (GPUs, ``--max-jobs``) to :func:`execute`."""
 
 from __future__ import annotations
 
 import ctypes
 import getpass
-import json
 import os
 import shlex
 import signal
@@ -27,13 +16,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import submitit
 
 from ..atomic import atomic_write_json
+from ..run_files import CONSOLE_LOG, FAILED_RECORD, JOBS_REGISTRY
 from .lock import pid_alive
-from .status import CONSOLE_LOG, clear_failure, has_checkpoint
+from .status import has_checkpoint, read_json
 
 try:  # resolved here, not in the forked child (no dynamic loading between fork and exec)
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
@@ -42,21 +31,16 @@ except (OSError, AttributeError):  # not Linux
 
 
 def _die_with_parent() -> None:
-    """Child side of fork: get SIGTERM when the runner dies, so a killed runner never
-    leaves an orphan training that a rerun would race with."""
-    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    """Child side of fork: SIGTERM when the runner dies, so no orphan training races a rerun."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _in_slurm_job() -> None:
-    """Child side of fork inside a SLURM job: as :func:`_die_with_parent`, and ignore the
-    time-limit warning (SIGUSR2, sent to every process of the job), which submitit's handler
-    in the job's main process answers by requeuing the job; the training goes on until then."""
-    if _PRCTL is not None:
-        _die_with_parent()
+    """Also ignore SIGUSR2, the time-limit warning sent to every process of the job: the
+    job's main process (submitit) requeues the job; the training goes on until then."""
+    _die_with_parent()
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-
-
-_CHILD_SETUP = _die_with_parent if _PRCTL is not None else None
 
 
 @dataclass(frozen=True)
@@ -86,7 +70,7 @@ class TrainCommand(submitit.helpers.Checkpointable):
         """Start it with stdout and stderr appended to ``console.log`` in the run folder."""
         run_dir = Path(self.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        clear_failure(run_dir)
+        (run_dir / FAILED_RECORD).unlink(missing_ok=True)
         argv = self.argv()
         with open(run_dir / CONSOLE_LOG, "a", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(argv)}\n")
@@ -98,16 +82,13 @@ class TrainCommand(submitit.helpers.Checkpointable):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_in_slurm_job if in_slurm_job else _CHILD_SETUP,
+                preexec_fn=_in_slurm_job if in_slurm_job else _die_with_parent,
             )
 
     def __call__(self) -> int:
-        """Inside a submitit job: train, return train_net's exit code.
-
-        In a SLURM job, a training killed by a signal was pre-empted, requeued, cancelled or
-        timed out by the scheduler: the job then ends without a result (no exit code is
-        pickled), so the runner reads the job's fate from SLURM, and a requeued job is
-        waited for instead of being taken as finished."""
+        """Inside a submitit job: train, return train_net's exit code. In SLURM, a training
+        killed by a signal was pre-empted, requeued, cancelled or timed out: the job ends
+        without a result, so the runner reads its fate from SLURM (and waits if requeued)."""
         in_slurm = submitit.JobEnvironment().cluster == "slurm"
         returncode = self.popen(in_slurm_job=in_slurm).wait()
         if in_slurm and returncode < 0:
@@ -123,32 +104,11 @@ class Outcome:
     error: str | None = None
 
 
-class Handle(Protocol):
-    description: str
-
-    def done(self) -> bool: ...
-
-    def outcome(self) -> Outcome: ...
-
-    def stop(self) -> None: ...
-
-
-class Launcher(Protocol):
-    poll_s: float
-
-    def slots(self, count: int) -> list[str | None]: ...
-
-    def start(self, name: str, command: TrainCommand, slot: str | None) -> Handle: ...
-
-    def reattach(self, name: str) -> tuple[Handle, str | None] | None: ...
-
-
 # ---- child processes ----------------------------------------------------------------------
+@dataclass
 class ProcessHandle:
-    def __init__(self, process: subprocess.Popen, slot: str | None):
-        self.process = process
-        gpu = f" on GPU {slot}" if slot is not None else ""
-        self.description = f"pid {process.pid}{gpu}"
+    process: subprocess.Popen
+    description: str
 
     def done(self) -> bool:
         return self.process.poll() is not None
@@ -178,10 +138,9 @@ class ProcessLauncher:
         return list(self.gpus) or [None]
 
     def start(self, name: str, command: TrainCommand, slot: str | None) -> Handle:
-        env = dict(os.environ)
-        if slot is not None:
-            env["CUDA_VISIBLE_DEVICES"] = slot
-        return ProcessHandle(command.popen(env), slot)
+        gpu = {} if slot is None else {"CUDA_VISIBLE_DEVICES": slot}
+        process = command.popen({**os.environ, **gpu})
+        return ProcessHandle(process, f"pid {process.pid}{f' on GPU {slot}' if gpu else ''}")
 
     def reattach(self, name: str) -> None:
         return None  # children die with the runner (see _die_with_parent)
@@ -197,9 +156,8 @@ SLURM_GONE = "GONE"  # no longer known to slurmctld (ended more than MinJobAge a
 
 
 class SlurmQueue:
-    """Job states from ``squeue``: one call for all of the user's jobs, at most every
-    ``every_s`` seconds. submitit reads states from ``sacct``, which needs accounting
-    storage (slurmdbd) that not every cluster has; ``squeue`` asks slurmctld itself."""
+    """Job states from one ``squeue`` call for all of the user's jobs, at most every
+    ``every_s`` seconds. (submitit asks ``sacct``, which needs slurmdbd, not on every cluster.)"""
 
     def __init__(self, every_s: float = 10.0):
         self.every_s = every_s
@@ -207,13 +165,9 @@ class SlurmQueue:
         self.checked = float("-inf")
         self.registered: dict[str, float] = {}
 
-    def register(self, job_id: str) -> None:
-        self.registered.setdefault(job_id, time.monotonic())
-
     def state(self, job_id: str, max_age_s: float | None = None) -> str | None:
-        """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked;
-        from a squeue call at most ``max_age_s`` (default ``every_s``) old."""
-        self.register(job_id)
+        """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked."""
+        self.registered.setdefault(job_id, time.monotonic())
         too_old = time.monotonic() - self.checked > (max_age_s or self.every_s)
         if too_old or self.registered[job_id] > self.checked:
             self._refresh()
@@ -234,19 +188,16 @@ class SlurmQueue:
             self.checked = time.monotonic()
 
 
+@dataclass
 class JobHandle:
-    def __init__(
-        self,
-        job: submitit.Job,
-        cluster: str,
-        reattached: bool = False,
-        queue: SlurmQueue | None = None,
-    ):
-        self.job = job
-        self.cluster = cluster
-        self.reattached = reattached
-        self.queue = queue
-        self.description = f"{cluster} job {job.job_id}"
+    job: submitit.Job
+    cluster: str
+    reattached: bool = False
+    queue: SlurmQueue | None = None
+
+    @property
+    def description(self) -> str:
+        return f"{self.cluster} job {self.job.job_id}"
 
     def _has_result(self) -> bool:
         return self.job.paths.result_pickle.exists()
@@ -257,11 +208,10 @@ class JobHandle:
             return not pid_alive(int(self.job.job_id))
         if self.queue is None:
             return self.job.done()
-        if self._has_result():  # done once SLURM agrees, so --max-jobs holds in squeue too
-            state = self.queue.state(self.job.job_id, max_age_s=1.0)
-            return state is None or state not in SLURM_ACTIVE
-        state = self.queue.state(self.job.job_id)
-        return state is not None and state not in SLURM_ACTIVE
+        # With a result, done once SLURM agrees too, so --max-jobs holds in squeue.
+        has_result = self._has_result()
+        state = self.queue.state(self.job.job_id, max_age_s=1.0 if has_result else None)
+        return has_result if state is None else state not in SLURM_ACTIVE
 
     def outcome(self) -> Outcome:
         if self.queue is not None and not self._has_result():
@@ -282,14 +232,12 @@ class JobHandle:
         # SLURM jobs keep running; a rerun of the study re-attaches to them.
 
 
+@dataclass(frozen=True)
 class NotSubmitted:
-    """A job the scheduler refused (an unknown partition, account or GPU request): the run
-    is recorded FAILED with sbatch's message, and the study goes on."""
+    """A job sbatch refused (unknown partition, account, ...): the run fails, the study goes on."""
 
+    error: str
     description = "not submitted"
-
-    def __init__(self, error: str):
-        self.error = error
 
     def done(self) -> bool:
         return True
@@ -303,11 +251,7 @@ class NotSubmitted:
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    """Resources of each submitit job (``--partition`` etc. of tools/ablate.py).
-
-    ``max_jobs`` caps the study's jobs queued or running at once (None: every run of a
-    phase is submitted at once). ``max_requeues`` bounds how often a job that reaches its
-    time limit requeues itself to continue from its checkpoint."""
+    """Resources of each submitit job: ``--partition`` … ``--max-requeues`` of tools/ablate.py."""
 
     partition: str | None = None
     timeout_min: int = 24 * 60
@@ -319,23 +263,11 @@ class SlurmOptions:
     max_jobs: int | None = None
     max_requeues: int = 3
 
-    @property
-    def signal_delay_s(self) -> int:
-        """When SLURM warns a job of its time limit (SIGUSR2): 90 s before it, or half the
-        limit for short ones (SLURM never sends a warning due before the job started)."""
-        return min(90, self.timeout_min * 30)
-
 
 class SubmititLauncher:
-    """Each training is a submitit job: ``cluster="slurm"`` submits through
-    ``AutoExecutor`` (one sbatch job per run, at most ``max_jobs`` at once),
-    ``cluster="local"`` through ``LocalExecutor`` (one job per GPU slot at a time).
-
-    Job ids go to ``jobs.json`` in ``folder``, so a rerun after the runner was killed waits
-    for jobs that are still queued or running instead of submitting the same run twice.
-    A job that reaches its time limit requeues itself (submitit's checkpoint protocol; the
-    training resumes from its checkpoint) up to ``max_requeues`` times.
-    """
+    """Each training a submitit job: one sbatch job per run (``"slurm"``), or one
+    ``LocalExecutor`` job per GPU slot (``"local"``). Job ids go to ``jobs.json``, so a
+    rerun waits for jobs still queued or running instead of submitting them twice."""
 
     def __init__(
         self, cluster: str, folder: Path, resources: SlurmOptions, gpus: Sequence[str] = ()
@@ -344,7 +276,7 @@ class SubmititLauncher:
         self.folder = Path(folder)
         self.gpus = list(gpus)
         self.resources = resources
-        self.registry = self.folder / "jobs.json"
+        self.registry = self.folder / JOBS_REGISTRY
         self.queue: SlurmQueue | None = None
         if cluster == "slurm":
             self.poll_s = 2.0  # a result file is checked at each poll, squeue less often
@@ -362,7 +294,9 @@ class SubmititLauncher:
                 cpus_per_task=resources.cpus_per_run,
                 mem_gb=resources.mem_gb,
                 slurm_partition=resources.partition,
-                slurm_signal_delay_s=resources.signal_delay_s,
+                # the time-limit warning (SIGUSR2): 90 s before, or at half of a short limit
+                # (SLURM never sends a warning due before the job started)
+                slurm_signal_delay_s=min(90, resources.timeout_min * 30),
                 # requeueable even where the cluster's default is JobRequeue=0
                 slurm_additional_parameters={"requeue": True},
                 **{key: value for key, value in extra.items() if value is not None},
@@ -389,36 +323,28 @@ class SubmititLauncher:
         self.executor.update_parameters(**params)
         try:
             job = self.executor.submit(command)
-        except submitit.core.utils.FailedJobError as error:  # sbatch refused it
+        except submitit.core.utils.FailedJobError as error:
             return NotSubmitted(f"sbatch refused the job: {str(error).strip()}")
-        self._record(name, {"job_id": job.job_id, "slot": slot, "host": socket.gethostname()})
+        host = socket.gethostname()
+        entry = {"cluster": self.cluster, "job_id": job.job_id, "slot": slot, "host": host}
+        atomic_write_json(self.registry, {**read_json(self.registry), name: entry})
         return JobHandle(job, self.cluster, queue=self.queue)
 
     def reattach(self, name: str) -> tuple[Handle, str | None] | None:
-        entry = self._jobs().get(name)
+        """A job of an earlier runner still queued or running, and its slot."""
+        entry = read_json(self.registry).get(name)
         if not entry or entry.get("cluster") != self.cluster:
             return None
-        if self.cluster == "local":
-            if entry.get("host") != socket.gethostname() or not pid_alive(int(entry["job_id"])):
-                return None
-            handle = JobHandle(submitit.LocalJob(self.folder, entry["job_id"]), "local", True)
-        else:
-            job = submitit.SlurmJob(self.folder, entry["job_id"])
-            handle = JobHandle(job, "slurm", True, self.queue)
-            if handle.done():
-                return None
-        return handle, entry.get("slot")
+        if self.cluster == "local" and entry.get("host") != socket.gethostname():
+            return None  # its controller process cannot be checked from here
+        job_type = submitit.LocalJob if self.cluster == "local" else submitit.SlurmJob
+        handle = JobHandle(job_type(self.folder, entry["job_id"]), self.cluster, True, self.queue)
+        return None if handle.done() else (handle, entry.get("slot"))
 
-    def _jobs(self) -> dict:
-        try:
-            return json.loads(self.registry.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
 
-    def _record(self, name: str, entry: dict) -> None:
-        jobs = self._jobs()
-        jobs[name] = {"cluster": self.cluster, **entry}
-        atomic_write_json(self.registry, jobs)
+# What a launcher starts (done, outcome, stop, description), and the launchers.
+Handle = ProcessHandle | JobHandle | NotSubmitted
+Launcher = ProcessLauncher | SubmititLauncher
 
 
 # ---- the scheduling loop -----------------------------------------------------------------
@@ -428,9 +354,8 @@ def execute(
     on_start: Callable[[str, Handle, bool], None],
     on_done: Callable[[str, Outcome], None],
 ) -> None:
-    """Run ``items`` (name, command) as slots free up, calling ``on_done`` in completion
-    order. Jobs of an earlier runner that are still alive are waited for, not restarted.
-    On an interrupt the local trainings are stopped (they resume on the next run)."""
+    """Run ``items`` as slots free up; waits for jobs of an earlier runner still alive
+    instead of restarting them. On an interrupt, local trainings stop (a rerun resumes)."""
     free = launcher.slots(len(items))
     pending: deque[tuple[str, TrainCommand]] = deque()
     active: dict[str, tuple[Handle, str | None]] = {}

@@ -1,9 +1,6 @@
-"""One runner per output folder: a lock file created with O_CREAT | O_EXCL.
-
-Two runners on one folder once overwrote each other's summary CSV. The lock
-names its holder (pid, host, start time, command); a lock left by a dead process on this
-host is taken over, one from another host is not (its process cannot be checked from here).
-"""
+"""One runner per output folder (two once overwrote each other's summary CSV): a lock file
+created with O_CREAT | O_EXCL, naming its holder. A lock left by a dead process on this host
+is taken over; one from another host is not (its process cannot be checked from here)."""
 
 from __future__ import annotations
 
@@ -16,9 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..run_files import STUDY_LOCK
-
-LOCK_NAME = STUDY_LOCK
 logger = logging.getLogger(__name__)
 
 
@@ -53,20 +47,13 @@ class StudyLock:
             except FileExistsError:
                 self._take_over_if_stale()
                 continue
+            started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": started}
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._holder(), f)
+                json.dump({**holder, "command": " ".join(sys.argv)}, f)
             self.held = True
             return
         raise LockHeldError(f"could not create {self.path}: other runners keep racing for it")
-
-    @staticmethod
-    def _holder() -> dict:
-        return {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv),
-        }
 
     def _read(self, path: Path) -> dict | None:
         try:

@@ -1,5 +1,5 @@
-"""What ``tools/ablate.py`` decides for the runner (checked by the CLI), and the study kind
-it selects: the two-phase GAFF study or a comparison, behind one interface."""
+"""What ``tools/ablate.py`` decides for the runner (checked by the CLI), and what follows
+from it for either kind of study: the two-phase GAFF study or a comparison."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from .executors import SlurmOptions
 from .plan import Experiment, phase1_plan, phase2_plan, select_metric
 from .summary import COMPARISON_COLUMNS, SUMMARY_COLUMNS
 
-# Set per run by the GAFF plan; a free option may not override them.
 GAFF_PLAN_KEYS = frozenset(
     (STAGES_KEY, OLD_STAGES_KEY, "MODEL.GAFF.SE_REDUCTION",
      "MODEL.GAFF.INTER_MODE", "MODEL.GAFF.MERGE_BOTTLENECK")
@@ -23,48 +22,6 @@ RUN_KEYS = frozenset(("SEED", "OUTPUT_DIR"))  # set per run by --seeds and --out
 
 class StudyError(Exception):
     """A usage or plan problem, reported as one line (exit code 2)."""
-
-
-@dataclass(frozen=True)
-class StudyKind:
-    """The plan as data, one interface for both kinds: a comparison is one list of
-    experiments; the GAFF study is phase 1, then phase 2 on a stage selection."""
-
-    name: str
-    summary_name: str
-    columns: tuple[str, ...]
-    plan_keys: frozenset[str]
-    comparison: Comparison | None = None
-    stages: tuple[int, ...] = DEFAULT_STAGES
-
-    @property
-    def phased(self) -> bool:
-        return self.comparison is None
-
-    def experiments(self, selection: Sequence[str] = ()) -> list[Experiment]:
-        """Every summary row: a comparison's methods, or phase 1 + phase 2 on ``selection``."""
-        if self.comparison is not None:
-            return self.comparison.plan(self.stages)
-        return phase1_plan() + phase2_plan(selection)
-
-    def label(self, experiment: Experiment) -> str:
-        """The dry run's second column: the method, or the phase."""
-        config = experiment.config
-        return config.method.name if self.comparison is not None else str(experiment.phase)
-
-
-def study_kind(name: str, fusion_stages: tuple[int, ...] | None = None) -> StudyKind:
-    comparison = COMPARISONS.get(name)
-    if comparison is None:
-        return StudyKind(name, SUMMARY, tuple(SUMMARY_COLUMNS), GAFF_PLAN_KEYS | RUN_KEYS)
-    return StudyKind(
-        name,
-        comparison_summary(comparison.folder),
-        tuple(COMPARISON_COLUMNS),
-        frozenset(comparison.plan_keys()) | RUN_KEYS,
-        comparison,
-        fusion_stages or DEFAULT_STAGES,
-    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +45,32 @@ class StudyOptions:
     fusion_stages: tuple[int, ...] | None = None  # a comparison's stages; None: [2, 3]
 
     @property
-    def kind(self) -> StudyKind:
-        return study_kind(self.study, self.fusion_stages)
+    def comparison(self) -> Comparison | None:
+        """None for the GAFF study (phase 1, then phase 2 on a stage selection)."""
+        return COMPARISONS.get(self.study)
+
+    @property
+    def phased(self) -> bool:
+        return self.comparison is None
+
+    def experiments(self, selection: Sequence[str] = ()) -> list[Experiment]:
+        """Every summary row: a comparison's methods, or phase 1 + phase 2 on ``selection``."""
+        if self.comparison is not None:
+            return self.comparison.plan(self.fusion_stages or DEFAULT_STAGES)
+        return phase1_plan() + phase2_plan(selection)
+
+    @property
+    def summary_name(self) -> str:
+        return SUMMARY if self.phased else comparison_summary(self.comparison.folder)
+
+    @property
+    def columns(self) -> list[str]:
+        return SUMMARY_COLUMNS if self.phased else COMPARISON_COLUMNS
+
+    @property
+    def plan_keys(self) -> frozenset[str]:
+        """Keys the plan sets for each run: a free option may not override them."""
+        return RUN_KEYS | (GAFF_PLAN_KEYS if self.phased else self.comparison.plan_keys())
 
     @property
     def select_metric(self) -> str:

@@ -1,18 +1,14 @@
-"""The study plan as data: named experiments, their folders and their config options.
-
-Phase 1 tries the eight stage sets (s1 … s1234) with the default hyper-parameters
-(r4 / is0 / mb0). Phase 2 crosses each selected stage set with the eight combinations of
-{SE reduction 4, 8} × {inter-shared F, T} × {merge-bottleneck F, T} (hypotheses
-H1–H4); the default combination is the phase-1 run itself, so it is listed but never
-trained again. Names follow the guide's appendix: ``exp_<XXX>_s<stages>_r<r>_is<0|1>_mb<0|1>``.
-"""
+"""The study plan as data. Phase 1: the eight stage sets at r4 / is0 / mb0. Phase 2: each
+selected stage set × {SE reduction 4, 8} × {inter-shared} × {merge-bottleneck} (hypotheses
+H1–H4); its default combination is the phase-1 run, listed but never trained again. Names
+follow the guide's appendix: ``exp_<XXX>_s<stages>_r<r>_is<0|1>_mb<0|1>``."""
 
 from __future__ import annotations
 
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -54,10 +50,8 @@ class GaffConfig:
 
     @property
     def code(self) -> str:
-        return (
-            f"{self.stage_label}_r{self.se_reduction}"
-            f"_is{int(self.inter_shared)}_mb{int(self.merge_bottleneck)}"
-        )
+        shared, bottleneck = int(self.inter_shared), int(self.merge_bottleneck)
+        return f"{self.stage_label}_r{self.se_reduction}_is{shared}_mb{bottleneck}"
 
     def opts(self) -> list[str]:
         """Detectron2 options that select this configuration."""
@@ -70,12 +64,7 @@ class GaffConfig:
 
     def columns(self) -> dict:
         """This configuration's columns of the summary."""
-        return {
-            "stages": str(list(self.stages)),
-            "se_reduction": self.se_reduction,
-            "inter_shared": self.inter_shared,
-            "merge_bottleneck": self.merge_bottleneck,
-        }
+        return {**asdict(self), "stages": str(list(self.stages))}
 
     @classmethod
     def from_code(cls, code: str) -> GaffConfig | None:
@@ -89,10 +78,8 @@ class GaffConfig:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A row of the summary. ``trained_in`` is the phase whose folder holds its runs: a
-    phase-2 row with the default hyper-parameters points at its phase-1 run. ``config`` is a
-    :class:`GaffConfig`, or a comparison's ``MethodConfig`` (phase ``"fusion"`` …); either
-    gives ``code``, ``opts()`` and ``columns()``."""
+    """A row of the summary; its runs are in the folder of phase ``trained_in`` (a reused
+    phase-2 row: phase 1). ``config`` gives ``code``, ``opts()`` and ``columns()``."""
 
     number: int
     config: GaffConfig  # or comparison.MethodConfig
@@ -117,8 +104,7 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Run:
-    """One training: an experiment with one seed. Seed 0 uses the guide's folder name,
-    further seeds a sibling folder ``<name>_seed<N>``."""
+    """One training: an experiment with one seed (folder ``<name>_seed<N>`` for N > 0)."""
 
     experiment: Experiment
     seed: int
@@ -149,9 +135,7 @@ def phase2_plan(selection: Sequence[str]) -> list[Experiment]:
     for label in selection:
         base = phase1[label]
         for r, shared, bottleneck in PHASE2_GRID:
-            config = replace(
-                base.config, se_reduction=r, inter_shared=shared, merge_bottleneck=bottleneck
-            )
+            config = GaffConfig(base.config.stages, r, shared, bottleneck)
             if config == base.config:
                 rows.append(replace(base, phase=2))
                 continue
@@ -176,22 +160,17 @@ def parse_stages(text: str) -> tuple[int, ...]:
 
 def parse_stage_label(text: str) -> str:
     """``s23``, ``23``, ``[2, 3]`` or a phase-1 experiment name or id → ``s23``."""
-    phase1 = {e.config.stage_label: e for e in phase1_plan()}
-    by_id = {e.exp_id: e.config.stage_label for e in phase1.values()}
-    text = text.strip()
-    if text in by_id:
-        return by_id[text]
+    phase1 = {e.exp_id: e.config.stage_label for e in phase1_plan()}
+    text, labels = text.strip(), ", ".join(phase1.values())
     run = RUN_NAME.match(text)
-    code = run["code"] if run else text
+    code = phase1.get(text) or (run["code"] if run else text)
     config = GaffConfig.from_code(code)
     try:
         label = config.stage_label if config else GaffConfig(parse_stages(code)).stage_label
     except ValueError:
         label = None
-    if label not in phase1:
-        raise ValueError(
-            f"{text!r} is not a phase-1 stage configuration; choose from {', '.join(phase1)}"
-        )
+    if label not in phase1.values():
+        raise ValueError(f"{text!r} is not a phase-1 stage configuration; choose from {labels}")
     return label
 
 

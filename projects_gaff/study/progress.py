@@ -1,14 +1,36 @@
-"""The study's progress bar and its ETA: remaining runs × the mean wall time per run
-finished in this session. The bar is drawn on a terminal only; a redirected log gets the
-master log's START / END lines (each END with the ETA) instead of tqdm's redraws."""
+"""What the runner reports: ``master_log.txt``, and a progress bar with the ETA (remaining
+runs × the mean wall time per run finished in this session). The bar is drawn on a terminal
+only; a redirected log gets the master log's lines (each END with the ETA) instead."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
 
 from tqdm import tqdm
+
+
+class MasterLog:
+    """Events: STUDY, LOCK, PLAN, SELECT, RANK, WARN, SKIP, START, INTERRUPTED, RESUME, END,
+    FAILED. One timestamped line each, appended and flushed at once."""
+
+    def __init__(self, path: Path, echo: Callable[[str], None] | None = None):
+        self.path = Path(path)
+        self.echo = echo
+
+    def write(self, event: str, message: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        first, *rest = message.splitlines() or [""]
+        lines = [f"{stamp}  {event:<7} {first}", *(f"{'':33}{line}" for line in rest)]
+        text = "\n".join(lines) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text)  # flushed on close, before the next event
+        if self.echo is not None:
+            self.echo(text.rstrip("\n"))
 
 
 class Progress:

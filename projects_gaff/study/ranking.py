@@ -1,9 +1,6 @@
-"""Seed statistics, the seed-noise threshold and the ranking used to pick phase 2's configs.
-
-With one seed per configuration the spread between configurations cannot be told apart
-from training noise (the earlier study's whole spread, 81.7–83.8 AP, was about that
-size), so every comparison here says when it is inside the noise.
-"""
+"""Seed statistics, the seed-noise threshold and the ranking that picks phase 2's configs.
+Every comparison says when it is inside the seed noise (the earlier study's whole spread,
+81.7–83.8 AP, was about that size)."""
 
 from __future__ import annotations
 
@@ -39,8 +36,8 @@ def mean_of(values: Iterable) -> float | None:
 
 
 def pooled_std(groups: Iterable[SeedStats]) -> float | None:
-    """Seed-to-seed standard deviation pooled over every configuration with ≥ 2 seeds
-    (noise is a property of the training recipe, so all configurations share it)."""
+    """Seed-to-seed std pooled over the configurations with ≥ 2 seeds (noise is a property
+    of the training recipe, which all share)."""
     groups = [g for g in groups if g.n > 1]
     dof = sum(g.n - 1 for g in groups)
     if not dof:
@@ -49,8 +46,8 @@ def pooled_std(groups: Iterable[SeedStats]) -> float | None:
 
 
 def within_noise(a: SeedStats, b: SeedStats, sigma: float | None) -> bool | None:
-    """True when the means differ by less than two standard errors of their difference
-    (about a 95 % interval); None when the noise is unknown (one seed each)."""
+    """Whether the means differ by less than two standard errors of their difference (about
+    95 %); None when the noise is unknown."""
     if sigma is None:
         return None
     return abs(a.mean - b.mean) < 2 * sigma * math.sqrt(1 / a.n + 1 / b.n)
@@ -68,8 +65,8 @@ class Ranked:
 def rank(
     scores: Mapping[str, SeedStats], sigma: float | None, lower_is_better: bool = False
 ) -> list[Ranked]:
-    """Best mean first (the smallest for a miss rate); ties keep the mapping's order (the
-    plan's order). ``gap_to_best`` is how much worse than #1, always ≥ 0."""
+    """Best mean first (smallest for a miss rate), ties in the plan's order; ``gap_to_best``
+    (≥ 0) is how much worse than #1."""
     sign = 1.0 if lower_is_better else -1.0
     ordered = sorted(scores.items(), key=lambda item: sign * item[1].mean)
     if not ordered:
@@ -83,7 +80,7 @@ def rank(
 
 def top_k(ranking: Sequence[Ranked], k: int, sigma: float | None) -> tuple[list[str], str | None]:
     """The first ``k`` keys, and a warning when the cut between #k and #k+1 is inside the
-    seed noise (or the noise is unknown), i.e. when the choice is not supported by data."""
+    seed noise (or the noise is unknown)."""
     chosen = [r.key for r in ranking[:k]]
     if len(ranking) <= k:
         return chosen, None

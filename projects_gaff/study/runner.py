@@ -1,13 +1,7 @@
-"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k on the selection
-metric over val → phase 2 (the GAFF study), or lock → the methods of a comparison
-(``--study fusion`` / ``modality``, :mod:`.comparison`), with the same folders, skipping,
-resuming, seeds and summary. It schedules; the options are checked by the CLI, the phase-2
-choice is :mod:`.selection`, the dry-run table :mod:`.dry_run`, the bar :mod:`.progress`.
-
-Every decision reads the run folders (see :mod:`.status`), so the runner can be killed at
-any moment: a rerun skips what finished, resumes what has a checkpoint, retries what
-failed, and re-attaches to submitit jobs that are still running.
-"""
+"""The study runner behind ``tools/ablate.py``: lock → phase 1 → top-k → phase 2, or lock →
+a comparison's methods. Every decision reads the run folders (:mod:`.status`), so a rerun
+after a kill skips what finished, resumes checkpoints, retries failures and re-attaches to
+submitit jobs still running."""
 
 from __future__ import annotations
 
@@ -23,9 +17,9 @@ from ..atomic import atomic_write_json
 from ..run_files import (
     CHECKPOINT_DIR,
     EXPERIMENT_ID,
-    FINAL_RESULTS,
     LAST_CHECKPOINT,
     MASTER_LOG,
+    STUDY_LOCK,
     STUDY_MANIFEST,
     SUBMITIT_FOLDER,
 )
@@ -38,8 +32,7 @@ from .executors import (
     TrainCommand,
     execute,
 )
-from .lock import LOCK_NAME, LockHeldError, StudyLock
-from .master_log import MasterLog
+from .lock import LockHeldError, StudyLock
 from .options import StudyError, StudyOptions
 from .plan import (
     STAGE_SETS,
@@ -50,11 +43,11 @@ from .plan import (
     phase2_plan,
     unique_runs,
 )
-from .progress import Progress, hours_text
-from .selection import record_selection, recorded_selection, select
+from .progress import MasterLog, Progress, hours_text
+from .selection import Selection, record_selection, recorded_selection, select
 from .status import (
     Status,
-    describe_exit,
+    failure_reason,
     has_checkpoint,
     metric,
     read_final_results,
@@ -62,8 +55,6 @@ from .status import (
     run_status,
 )
 from .summary import collect, write_summary
-
-__all__ = ["Decision", "Study", "StudyError", "StudyOptions"]
 
 
 @dataclass(frozen=True)
@@ -81,55 +72,46 @@ class Study:
 
     def __init__(self, options: StudyOptions, echo: Callable[[str], None] | None = None):
         self.o = options
-        self.kind = options.kind
         self.base = Path(options.output_base).resolve()
         self.log = MasterLog(self.base / MASTER_LOG, echo)
         self.select_metric = options.select_metric
-        self.selection = recorded_selection(self.base) if self.kind.phased else []
+        self.selection = recorded_selection(self.base) if self.o.phased else []
         self.running: set[str] = set()
         self.runs: dict[str, Run] = {}
         self.started: dict[str, float] = {}
         self.failed = 0
         self.progress: Progress | None = None
 
-    @property
-    def experiments(self) -> list[Experiment]:
-        """Every summary row as far as the plan is known (phase 2 on its selection)."""
-        return self.kind.experiments(self.selection)
-
     # ---- decisions -----------------------------------------------------------------
     def _in_scope(self, experiment: Experiment) -> bool:
         return not self.o.only or matches(experiment, self.o.only)
 
     def _wants_phase2(self) -> bool:
-        return self.o.phase != "1" and (
-            not self.o.only or any(_number(i) > len(STAGE_SETS) for i in self.o.only)
-        )
+        numbers = [int(EXPERIMENT_ID.match(i)["number"]) for i in self.o.only]  # CLI-checked
+        return self.o.phase != "1" and (not numbers or max(numbers) > len(STAGE_SETS))
 
-    def _check_only(self) -> None:
-        phase2 = phase2_plan(self.selection)
-        known = phase1_plan() + phase2
-        unknown = [i for i in self.o.only if not any(matches(e, [i]) for e in known)]
-        if unknown:
-            names = ", ".join(e.name for e in phase2 if not e.reused)
-            raise StudyError(f"--only {unknown}: not in the plan (phase 2 is: {names or 'empty'})")
+    def _selection(self) -> Selection | str:
+        """Phase 2's selection, or why there is none yet (an error with ``--phase 2``)."""
+        try:
+            return select(self.base, self.o)
+        except StudyError as error:
+            if self.o.phase == "2":
+                raise
+            return str(error)
 
     def decide(self) -> tuple[list[Decision], list[str]]:
         """What a run now would do with each experiment in the requested phases, and notes
         (the phase-2 selection, or why phase 2 cannot be planned yet). Writes nothing."""
-        notes, requested, experiments = [], set(), self.kind.experiments()
-        if self.kind.phased:
+        notes, requested, experiments = [], set(), self.o.experiments()
+        if self.o.phased:
+            selection = self._selection() if self.o.phase != "1" else None
             phase2 = []
-            if self.o.phase != "1":
-                try:
-                    selection = select(self.base, self.o)
-                    phase2, requested = phase2_plan(selection.full), set(selection.requested)
-                    notes += [f"{event}: {message}" for event, message in selection.notes]
-                except StudyError as error:
-                    if self.o.phase == "2":
-                        raise
-                    notes.append(f"phase 2: top-{self.o.top_k} of phase 1 × 8 once phase 1 is "
-                                 f"complete ({error})")  # fmt: skip
+            if isinstance(selection, str):
+                notes.append(f"phase 2: top-{self.o.top_k} of phase 1 × 8 once phase 1 is "
+                             f"complete ({selection})")  # fmt: skip
+            elif selection:
+                phase2, requested = phase2_plan(selection.full), set(selection.requested)
+                notes += [f"{event}: {message}" for event, message in selection.notes]
             experiments = (phase1_plan() if self.o.phase != "2" else []) + phase2
         decisions = []
         for e in experiments:
@@ -149,7 +131,7 @@ class Study:
     # ---- running -------------------------------------------------------------------
     def run(self) -> int:
         """Run the study; 0 when every run this invocation touched finished, 1 otherwise."""
-        lock = StudyLock(self.base / LOCK_NAME, on_takeover=lambda m: self.log.write("LOCK", m))
+        lock = StudyLock(self.base / STUDY_LOCK, on_takeover=lambda m: self.log.write("LOCK", m))
         try:
             lock.acquire()
         except LockHeldError as error:
@@ -171,32 +153,31 @@ class Study:
             lock.release()
 
     def _run_phases(self, launcher: Launcher) -> int:
-        if not self.kind.phased:
-            self._run_experiments(launcher, [e for e in self.experiments if self._in_scope(e)])
-        if self.kind.phased and self.o.phase != "2":
-            self._run_experiments(launcher, [e for e in phase1_plan() if self._in_scope(e)])
-        if self.kind.phased and self._wants_phase2():
-            try:
-                selection = select(self.base, self.o)
-            except StudyError as error:
-                if self.o.phase == "2":
-                    raise
-                self.log.write("WARN", f"phase 2 not started: {error}")
+        if not self.o.phased:
+            self._run_experiments(launcher, self.o.experiments())
+        elif self.o.phase != "2":
+            self._run_experiments(launcher, phase1_plan())
+        if self.o.phased and self._wants_phase2():
+            selection = self._selection()
+            if isinstance(selection, str):
+                self.log.write("WARN", f"phase 2 not started: {selection}")
                 return 1 if self.failed else 2
             for event, message in selection.notes:
                 self.log.write(event, message)
             record_selection(self.base, selection.full, self.o.select_on)
             self.selection = selection.full
-            self._check_only()
-            chosen = [
-                e for e in phase2_plan(self.selection)
-                if e.config.stage_label in selection.requested
-            ]  # fmt: skip
-            self._run_experiments(launcher, [e for e in chosen if self._in_scope(e)])
+            phase2 = phase2_plan(self.selection)
+            known = phase1_plan() + phase2
+            unknown = [i for i in self.o.only if not any(matches(e, [i]) for e in known)]
+            if unknown:
+                names = ", ".join(e.name for e in phase2 if not e.reused) or "empty"
+                raise StudyError(f"--only {unknown}: not in the plan (phase 2 is: {names})")
+            chosen = [e for e in phase2 if e.config.stage_label in selection.requested]
+            self._run_experiments(launcher, chosen)
         self.log.write(
             "STUDY",
             f"end: {self.progress.done_now - self.failed} finished, {self.failed} failed; "
-            f"summary {self._summary_path()}",
+            f"summary {self.base / self.o.summary_name}",
         )
         return 1 if self.failed else 0
 
@@ -243,7 +224,7 @@ class Study:
         )
 
     def _run_experiments(self, launcher: Launcher, experiments: Sequence[Experiment]) -> None:
-        runs = unique_runs(experiments, self.o.seeds)
+        runs = unique_runs([e for e in experiments if self._in_scope(e)], self.o.seeds)
         todo = []
         for run in runs:
             status = run_status(self.base / run.folder)
@@ -265,14 +246,10 @@ class Study:
         if reattached:
             self.log.write("ATTACH", f"{name}: {handle.description}, started by an earlier runner")
         elif has_checkpoint(folder):
-            checkpoint = (folder / LAST_CHECKPOINT).read_text().strip()
-            self.log.write(
-                "INTERRUPTED",
-                f"{name}: an earlier attempt stopped after {CHECKPOINT_DIR}/{checkpoint}; resumed",
-            )
-            self.log.write(
-                "RESUME", f"{name} from {CHECKPOINT_DIR}/{checkpoint} ({handle.description})"
-            )
+            checkpoint = f"{CHECKPOINT_DIR}/{(folder / LAST_CHECKPOINT).read_text().strip()}"
+            stopped = f"an earlier attempt stopped after {checkpoint}; resumed"
+            self.log.write("INTERRUPTED", f"{name}: {stopped}")
+            self.log.write("RESUME", f"{name} from {checkpoint} ({handle.description})")
         else:
             self.log.write("START", f"{name} ({handle.description})")
         self.progress.running(self.running)
@@ -293,34 +270,20 @@ class Study:
                 f"{self.progress.eta()}",
             )
         else:
-            if outcome.error:
-                reason = f"job failed: {outcome.error}"
-            elif outcome.returncode == 0:
-                reason = f"exited 0 without a valid {FINAL_RESULTS}"
-            else:
-                reason = describe_exit(outcome.returncode)
+            reason = failure_reason(outcome.returncode, outcome.error)
             record = record_failure(folder, reason, outcome.returncode)
             self.failed += 1
             tail = "\n".join(record["log_tail"].splitlines()[-12:])
             self.log.write("FAILED", f"{name}: {reason}; log tail:\n{tail}")
         self._write_summary()
 
-    def _summary_path(self) -> Path:
-        return self.base / self.kind.summary_name
-
     def _write_summary(self) -> None:
+        """Every summary row as far as the plan is known (phase 2 on its selection)."""
         running = frozenset(self.running)
-        write_summary(
-            self._summary_path(),
-            [collect(self.base, e, self.o.seeds, running) for e in self.experiments],
-            self.kind.columns,
-            self.select_metric,
-        )
-
-
-def _number(only_item: str) -> int:
-    """The number of an ``--only`` item (``exp_012`` or a full name), checked by the CLI."""
-    return int(EXPERIMENT_ID.match(only_item)["number"])
+        rows = [
+            collect(self.base, e, self.o.seeds, running) for e in self.o.experiments(self.selection)
+        ]
+        write_summary(self.base / self.o.summary_name, rows, self.o.columns, self.select_metric)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,6 +1,6 @@
-"""Phase 2's stage sets: named with ``--top-k-from``, else the top-k of a complete phase 1
-on the selection metric over the validation split, else the recorded selection
-(``phase2_selection.json``, extended, never reordered, so exp numbers never change)."""
+"""Phase 2's stage sets: ``--top-k-from``, else the top-k of a complete phase 1, else the
+recorded selection (``phase2_selection.json``: extended, never reordered, so exp numbers
+never change)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,15 @@ from ..atomic import atomic_write_json
 from ..run_files import FINAL_RESULTS, PHASE2_SELECTION, lower_is_better
 from .options import StudyError, StudyOptions
 from .plan import parse_stage_label, phase1_plan
-from .ranking import Ranked, rank, top_k
+from .ranking import rank, top_k
 from .status import Status
 from .summary import ExperimentResults, collect, noise_sigma
 
 
 @dataclass
 class Selection:
-    """Phase 2's configs: ``requested`` are trained by this invocation; ``full`` (the
-    recorded selection, extended, never reordered) fixes the exp numbers. ``notes`` are
-    (event, message) lines for the master log."""
+    """``requested`` are trained now; ``full`` (the recorded selection, extended) fixes the
+    exp numbers; ``notes`` are (event, message) lines for the master log."""
 
     requested: list[str]
     full: list[str]
@@ -45,8 +44,6 @@ def record_selection(base: Path, full: list[str], select_on: str) -> None:
 
 
 def select(base: Path, o: StudyOptions) -> Selection:
-    """Phase 2's configs: ``--top-k-from``, else the top-k phase-1 configs on the
-    selection metric (phase 1 must be complete), else the recorded selection."""
     recorded, k, split, key = recorded_selection(base), o.top_k, o.select_on, o.select_metric
     notes: list[tuple[str, str]] = []
     if o.top_k_from:
@@ -86,7 +83,14 @@ def _rank_phase1(phase1: Sequence[ExperimentResults], o: StudyOptions, notes: li
     sigma = noise_sigma(phase1, key)
     ranking = rank(scores, sigma, lower_is_better(key))
     chosen, warning = top_k(ranking, k, sigma)
-    notes.append(("RANK", ranking_text(ranking, chosen, f"{split} {key}", o.seeds, sigma)))
+    noise = f"pooled seed std {sigma:.2f}" if sigma is not None else "seed noise unknown"
+    lines = [f"phase 1 by {split} {key} (mean ± std over {o.seeds} seed(s); {noise}):"]
+    for r in ranking:  # the chosen ones marked
+        std = f" ± {r.stats.std:.2f}" if r.stats.std is not None else ""
+        flag = "  within seed noise of #1" if r.within_noise_of_best and r.rank > 1 else ""
+        pick = "  → phase 2" if r.key in chosen else ""
+        lines.append(f"  #{r.rank} {r.key:<6} {r.stats.mean:6.2f}{std}{flag}{pick}")
+    notes.append(("RANK", "\n".join(lines)))
     if warning:
         notes.append(("WARN", warning))
     if split == "test":
@@ -95,17 +99,3 @@ def _rank_phase1(phase1: Sequence[ExperimentResults], o: StudyOptions, notes: li
              "chosen configs are optimistically biased; choose on val for reportable results")
         )  # fmt: skip
     return chosen
-
-
-def ranking_text(
-    ranking: Sequence[Ranked], chosen: Sequence[str], by: str, seeds: int, sigma: float | None
-) -> str:
-    """The master log's RANK entry: one line per stage set, the chosen ones marked."""
-    noise = f"pooled seed std {sigma:.2f}" if sigma is not None else "seed noise unknown"
-    lines = [f"phase 1 by {by} (mean ± std over {seeds} seed(s); {noise}):"]
-    for r in ranking:
-        std = f" ± {r.stats.std:.2f}" if r.stats.std is not None else ""
-        flag = "  within seed noise of #1" if r.within_noise_of_best and r.rank > 1 else ""
-        pick = "  → phase 2" if r.key in chosen else ""
-        lines.append(f"  #{r.rank} {r.key:<6} {r.stats.mean:6.2f}{std}{flag}{pick}")
-    return "\n".join(lines)

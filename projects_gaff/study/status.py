@@ -1,11 +1,6 @@
-"""What a run folder says about its run: finished, partial (resumable), failed or pending.
-
-The folder is the only source of truth, so a killed runner, a re-attached SLURM job and a
-hand-copied result all read the same way. Finished means ``final_results.json`` parses and
-holds the test metrics (written atomically by the engine only after the last iteration);
-partial means ``checkpoints/last_checkpoint`` exists and ``tools/train_net.py --resume``
-continues from it exactly.
-"""
+"""What a run folder says about its run: finished (``final_results.json``, written last),
+partial (a checkpoint to resume from), failed or pending. The folder is the only source of
+truth, so a killed runner, a re-attached SLURM job and a hand-copied result read the same."""
 
 from __future__ import annotations
 
@@ -39,21 +34,14 @@ class Status(str, enum.Enum):
 
 
 def read_final_results(run_dir: Path) -> dict | None:
-    """The run's final results, or None unless the file parses and has every COCO test
-    metric (a metric may be null: COCO has no AP for an object size absent from the split)
-    or, for a miss-rate-only evaluation, its miss rates."""
+    """The run's final results, or None unless complete: every COCO test metric (null for an
+    object size absent from the split), or miss rates for a miss-rate-only evaluation."""
     results = read_json(run_dir / FINAL_RESULTS)
     test = results.get("test")
-    if not isinstance(test, dict):
+    if not isinstance(test, dict) or "completed_at" not in results:
         return None
-    coco = all(k in test for k in COCO_KEYS)
-    if not (coco or any(lower_is_better(k) for k in test)):  # a miss-rate-only evaluation
-        return None
-    return results if "completed_at" in results else None
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    complete = all(k in test for k in COCO_KEYS) or any(lower_is_better(k) for k in test)
+    return results if complete else None
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -68,11 +56,16 @@ def run_status(run_dir: Path) -> Status:
     return Status.PARTIAL if has_checkpoint(run_dir) else Status.PENDING
 
 
-def describe_exit(returncode: int | None) -> str:
+def failure_reason(returncode: int | None, error: str | None = None) -> str:
+    """Why a run without final results failed: the job's error, else its exit code."""
+    if error:
+        return f"job failed: {error}"
     if returncode is None:
         return "no exit code (the job did not return)"
     if returncode < 0:
         return f"killed by {signal.Signals(-returncode).name}"
+    if returncode == 0:
+        return f"exited 0 without a valid {FINAL_RESULTS}"
     return EXIT_REASONS.get(returncode, f"exit code {returncode}")
 
 
@@ -99,18 +92,14 @@ def record_failure(run_dir: Path, reason: str, returncode: int | None = None) ->
     return record
 
 
-def clear_failure(run_dir: Path) -> None:
-    (run_dir / FAILED_RECORD).unlink(missing_ok=True)
-
-
 def metric(results: dict, split: str, key: str = DEFAULT_SELECT_METRIC) -> float | None:
     value = results.get(split, {}).get(key)
-    return float(value) if _is_number(value) and not math.isnan(value) else None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if number and not math.isnan(value) else None
 
 
 def read_json(path: Path) -> dict:
-    """A JSON object file, or ``{}`` when it is absent, unreadable or not an object (the
-    readers treat every optional run file this way)."""
+    """A JSON object file, or ``{}`` when it is absent, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -1,11 +1,6 @@
-"""``summary_all_experiments.csv`` (the GAFF study) and ``summary_<comparison>.csv``: one row
-per experiment of the plan, seeds aggregated.
-
-Read from the run folders every time (never accumulated in memory), so the file is
-correct after any kill, rerun or hand edit; it is rewritten atomically. Runs that evaluated
-miss rates add their columns (``MR_…`` on test, ``val_MR_…``); ranks follow the study's
-selection metric (``TEST.SELECT_METRIC``) in its direction.
-"""
+"""``summary_all_experiments.csv`` / ``summary_<comparison>.csv``: one row per experiment,
+seeds aggregated, ranked on the selection metric. Rebuilt from the run folders every time,
+so it is right after any kill, rerun or hand edit."""
 
 from __future__ import annotations
 
@@ -26,9 +21,7 @@ SUMMARY_COLUMNS = [
     "params_total", "params_gaff", "gflops", "train_hours", "inference_fps", "peak_memory_mb",
     "status", "folder",
 ]  # fmt: skip
-# The comparison studies' table (README.md, "Comparison studies"): method, AP, the
-# fusion's parameters (model_info.json's ``gaff_total``: whichever fusion modules the
-# backbone holds), cost.
+# params_fusion: model_info.json's ``gaff_total``, whichever fusion modules the backbone holds
 COMPARISON_COLUMNS = [
     "exp_id", "name", "method", "stages",
     *COCO_KEYS, "test_AP_std", "val_AP", "val_AP_std", "val_AP50",
@@ -42,7 +35,7 @@ _PRECEDENCE = [Status.FAILED, Status.RUNNING, Status.PARTIAL, Status.PENDING, St
 
 @dataclass(frozen=True)
 class ExperimentResults:
-    """An experiment's runs as found on disk: per-run status, finished runs' files."""
+    """An experiment's runs on disk: per-run status, finished runs' files."""
 
     experiment: Experiment
     statuses: tuple[Status, ...]
@@ -76,39 +69,26 @@ def collect(
 def noise_sigma(
     collected: Sequence[ExperimentResults], key: str = DEFAULT_SELECT_METRIC
 ) -> float | None:
-    """Pooled seed std of the val metric over the trained experiments (reused rows
-    counted once)."""
+    """Pooled seed std of the val metric (reused rows counted once)."""
     return pooled_std(
         s for c in collected if not c.experiment.reused and (s := c.stats("val", key)) is not None
     )
 
 
-def miss_rate_keys(collected: Sequence[ExperimentResults]) -> list[str]:
-    """The miss-rate metrics some finished run reports (none for a COCO-only study)."""
+def write_summary(
+    path: Path,
+    collected: Sequence[ExperimentResults],
+    columns: Sequence[str] = SUMMARY_COLUMNS,
+    select: str = DEFAULT_SELECT_METRIC,
+) -> None:
+    """``rank`` and the gap to the best are on val ``select``, within each phase; the miss
+    rates some finished run reports (test, then val) go after ``val_AP50``."""
     keys = (k for c in collected for r in c.results for s in ("val", "test") for k in r.get(s, {}))
-    return sorted({k for k in keys if lower_is_better(k)})
-
-
-def summary_columns(
-    columns: Sequence[str], collected: Sequence[ExperimentResults], select: str
-) -> list[str]:
-    """``columns`` with the miss-rate columns (test, then val) after ``val_AP50`` when the
-    runs have them, and the gap column named after the selection metric."""
-    keys = miss_rate_keys(collected)
-    extra = [*keys, *(f"val_{k}" for k in keys)]
+    miss_rates = sorted({k for k in keys if lower_is_better(k)})
+    gap = f"val_{select}_gap_to_best"
     at = columns.index("val_AP50") + 1
-    out = [*columns[:at], *extra, *columns[at:]]
-    return [_gap_column(select) if c == _gap_column(DEFAULT_SELECT_METRIC) else c for c in out]
-
-
-def _gap_column(select: str) -> str:
-    return f"val_{select}_gap_to_best"
-
-
-def summary_rows(
-    collected: Sequence[ExperimentResults], select: str = DEFAULT_SELECT_METRIC
-) -> list[dict]:
-    """One row per experiment; ``rank`` and the gap to the best are on val ``select``."""
+    columns = [*columns[:at], *miss_rates, *(f"val_{k}" for k in miss_rates), *columns[at:]]
+    columns = [gap if c == "val_AP_gap_to_best" else c for c in columns]
     sigma = noise_sigma(collected, select)
     ranks = {}
     for phase in dict.fromkeys(c.experiment.phase for c in collected):
@@ -118,46 +98,37 @@ def summary_rows(
             if c.experiment.phase == phase and (s := c.stats("val", select)) is not None
         }
         ranks[phase] = {r.key: r for r in rank(scores, sigma, lower_is_better(select))}
-    keys = miss_rate_keys(collected)
-    return [
-        _row(c, ranks[c.experiment.phase].get(c.experiment.name), select, keys) for c in collected
+    rows = [
+        _row(c, ranks[c.experiment.phase].get(c.experiment.name), gap, miss_rates)
+        for c in collected
     ]
+    atomic_write_csv(path, columns, rows)
 
 
-def _row(c: ExperimentResults, ranked, select: str, miss_rates: Sequence[str]) -> dict:
+def _row(c: ExperimentResults, ranked, gap: str, miss_rates: Sequence[str]) -> dict:
     e = c.experiment
-    test, val = c.stats("test"), c.stats("val")
+
+    def stat(split: str, key: str = "AP", std: bool = False) -> float | None:
+        stats = c.stats(split, key)
+        return _round(None if stats is None else stats.std if std else stats.mean)
+
     row = {
         "exp_id": e.exp_id,
         "name": e.name,
         "phase": e.phase,
         **e.config.columns(),
+        **{key: stat("test", key) for key in (*COCO_KEYS, *miss_rates)},
+        **{f"val_{key}": stat("val", key) for key in ("AP", "AP50", *miss_rates)},
+        "test_AP_std": stat("test", std=True),
+        "val_AP_std": stat("val", std=True),
         "seeds": len(c.results),
         "status": c.status.value,
         "folder": str(e.runs(1)[0].folder),
     }
-    for key in COCO_KEYS:
-        stats = c.stats("test", key)
-        row[key] = _round(stats.mean if stats else None)
-    val50 = c.stats("val", "AP50")
-    row.update(
-        test_AP_std=_round(test.std if test else None),
-        val_AP=_round(val.mean if val else None),
-        val_AP_std=_round(val.std if val else None),
-        val_AP50=_round(val50.mean if val50 else None),
-    )
-    for key in miss_rates:
-        for split, column in (("test", key), ("val", f"val_{key}")):
-            stats = c.stats(split, key)
-            row[column] = _round(stats.mean if stats else None)
     if ranked is not None:
-        row.update(
-            rank=ranked.rank,
-            within_noise_of_best=""
-            if ranked.within_noise_of_best is None
-            else ranked.within_noise_of_best,
-        )
-        row[_gap_column(select)] = _round(ranked.gap_to_best)
+        within = ranked.within_noise_of_best
+        row.update(rank=ranked.rank, within_noise_of_best="" if within is None else within)
+        row[gap] = _round(ranked.gap_to_best)
     if c.results:
         params = c.infos[0].get("parameters", {})
         row.update(
@@ -174,13 +145,3 @@ def _row(c: ExperimentResults, ranked, select: str, miss_rates: Sequence[str]) -
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def write_summary(
-    path: Path,
-    collected: Sequence[ExperimentResults],
-    columns: Sequence[str] = SUMMARY_COLUMNS,
-    select: str = DEFAULT_SELECT_METRIC,
-) -> None:
-    columns = summary_columns(columns, collected, select)
-    atomic_write_csv(path, columns, summary_rows(collected, select))
