@@ -7,12 +7,13 @@ doubled). The backbone runs in fp32 without autocast, like the matmul it is comp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import median
 
 import torch
 from detectron2.utils.analysis import FlopCountAnalysis
 
 from ..engine.compile import eager
-from .timing import interleave, median, paired_ratio
+from .timing import interleave, round_ratios
 from .workload import Workload
 
 
@@ -27,22 +28,6 @@ class Roofline:
     ratio: float  # median over rounds of (backbone GFLOP/s) / (matmul GFLOP/s)
 
 
-def backbone_input(workload: Workload, batch: int) -> torch.Tensor:
-    """A normalised (B, 3 + aux, H, W) input at the padded size the backbone sees."""
-    div = workload.model.backbone.size_divisibility
-    h, w = (-(-s // div) * div for s in (workload.height, workload.width))
-    return torch.randn(batch, workload.channels, h, w, device=workload.device)
-
-
-def backbone_gflop(workload: Workload, x: torch.Tensor) -> float:
-    """fvcore flops of the bottom-up backbone (two MiT streams + fusion) on ``x``, x2."""
-    bottom_up = workload.model.backbone.bottom_up.eval()
-    with torch.no_grad(), eager(bottom_up):
-        analysis = FlopCountAnalysis(bottom_up, x)
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return 2 * analysis.total() / 1e9
-
-
 def measure_roofline(
     workload: Workload, batch: int, matmul_size: int, repeats: int, warmup: int = 1
 ) -> Roofline:
@@ -50,9 +35,15 @@ def measure_roofline(
     device = workload.device
     a = torch.randn(matmul_size, matmul_size, device=device)
     b = torch.randn(matmul_size, matmul_size, device=device)
-    x = backbone_input(workload, batch)
-    gflop = backbone_gflop(workload, x)
+    # a normalised (B, 3 + aux, H, W) input at the padded size the backbone sees
+    div = workload.model.backbone.size_divisibility
+    h, w = (-(-s // div) * div for s in (workload.height, workload.width))
+    x = torch.randn(batch, workload.channels, h, w, device=device)
     bottom_up = workload.model.backbone.bottom_up.eval()
+    with torch.no_grad(), eager(bottom_up):
+        analysis = FlopCountAnalysis(bottom_up, x)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        gflop = 2 * analysis.total() / 1e9
 
     def backbone() -> None:
         with torch.no_grad():
@@ -63,8 +54,10 @@ def measure_roofline(
     )
     matmul_gflop = 2 * matmul_size**3 / 1e9
     # achieved/peak = (gflop / t_backbone) / (matmul_gflop / t_matmul)
-    ratio = paired_ratio(
-        [gflop * t for t in times["matmul"]], [matmul_gflop * t for t in times["backbone"]]
+    ratio = median(
+        round_ratios(
+            [gflop * t for t in times["matmul"]], [matmul_gflop * t for t in times["backbone"]]
+        )
     )
     backbone_s = median(times["backbone"])
     return Roofline(

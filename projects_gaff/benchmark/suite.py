@@ -13,18 +13,20 @@ import datetime
 import gc
 import itertools
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import torch
 
 from ..atomic import atomic_write_csv, atomic_write_text
 from ..engine import count_gflops, parameter_breakdown
 from ..engine.compile import is_compiled
+from ..markdown import markdown_table
 from .breakdown import Breakdown, measure_breakdown
-from .report import results_table
 from .roofline import Roofline, measure_roofline
-from .timing import PeakMemory, interleave, median, memory_in_use_mb, round_ratios
+from .timing import PeakMemory, interleave, memory_in_use_mb, round_ratios
 from .workload import Workload, benchmark_cfg, build_workload
 
 TABLE_COLUMNS = [
@@ -217,6 +219,15 @@ def run(settings: Settings) -> dict[str, Path]:
             ]
     atomic_write_text(files["markdown"], "\n\n".join(sections) + "\n")
     return files
+
+
+def results_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """``columns`` of each result row (floats to 4 significant digits, None as n/a)."""
+
+    def cell(v: object) -> str:
+        return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return markdown_table(columns, [[cell(row.get(c)) for c in columns] for row in rows])
 
 
 def _breakdown_rows(breakdowns: dict[str, Breakdown]) -> list[dict]:

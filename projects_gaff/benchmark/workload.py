@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +104,8 @@ def build_workload(
     if real_data:
         data = GAFFTrainer.build_train_loader(cfg)
     else:
-        data = repeat_batch(
+        # the same batch forever, as an infinite loader (the trainer keeps one iterator)
+        data = itertools.repeat(
             synthetic_batch(micro_batch, len(cfg.MODEL.PIXEL_MEAN), height, width, "cpu", True)
         )
     amp_dtype = AMP_DTYPES[cfg.SOLVER.AMP.DTYPE] if GAFFTrainer._use_amp(cfg) else None
@@ -113,11 +113,6 @@ def build_workload(
         model, data, optimizer, accum_steps=cfg.SOLVER.ACCUM_STEPS, amp_dtype=amp_dtype
     )
     return Workload(name, cfg, model, trainer, height, width)
-
-
-def repeat_batch(batch: list[dict]) -> Iterator[list[dict]]:
-    """The same batch forever, as an infinite loader (the trainer keeps one iterator)."""
-    return itertools.repeat(batch)
 
 
 def synthetic_batch(
@@ -129,28 +124,21 @@ def synthetic_batch(
     with_boxes: bool,
     seed: int = 0,
 ) -> list[dict]:
-    """``size`` random 0-255 frames shaped like the mapper's output, with boxes if asked.
-
-    Training frames stay on the CPU like a loader's output (the model moves them, as in
-    training); inference frames are put on ``device``.
-    """
+    """``size`` random 0-255 frames shaped like the mapper's output, with boxes if asked;
+    training frames stay on the CPU like a loader's (the model moves them)."""
     generator = torch.Generator().manual_seed(seed)
     batch = []
     for _ in range(size):
         image = torch.randint(0, 256, (channels, height, width), generator=generator)
         record = {"image": image.float().to(device), "height": height, "width": width}
         if with_boxes:
-            record["instances"] = _random_instances(height, width, generator)
+            size_wh = torch.tensor([width, height])
+            xy = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * size_wh * 0.8
+            wh = (torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.15 + 0.05) * size_wh
+            record["instances"] = Instances(
+                (height, width),
+                gt_boxes=Boxes(torch.cat([xy, xy + wh], dim=1)),
+                gt_classes=torch.zeros(BOXES_PER_IMAGE, dtype=torch.int64),
+            )
         batch.append(record)
     return batch
-
-
-def _random_instances(height: int, width: int, generator: torch.Generator) -> Instances:
-    xy = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * torch.tensor([width, height]) * 0.8
-    wh = (torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.15 + 0.05) * torch.tensor(
-        [width, height]
-    )
-    instances = Instances((height, width))
-    instances.gt_boxes = Boxes(torch.cat([xy, xy + wh], dim=1))
-    instances.gt_classes = torch.zeros(BOXES_PER_IMAGE, dtype=torch.int64)
-    return instances
