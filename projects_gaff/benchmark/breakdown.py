@@ -1,10 +1,6 @@
-"""Item 3: where the time of one training step goes.
-
-Forward hooks time the backbone streams, the fusion blocks, the FPN, the RPN and the ROI
-heads (synchronised wall time, each also a ``record_function`` range, so the profiler
-trace shows the same names); the step is written out here as data -> forward -> backward
--> optimiser because the trainer's step offers no seam between backward and the optimiser.
-A ``torch.profiler`` pass over further steps gives the op-level table.
+"""Item 3: where the time of one training step goes. Forward hooks time the model's parts
+(each also a ``record_function`` range, named alike in the profiler's op table); the step is
+written out here because the trainer's offers no seam between backward and the optimiser.
 """
 
 from __future__ import annotations

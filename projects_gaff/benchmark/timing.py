@@ -62,12 +62,8 @@ def memory_in_use_mb(device: torch.device) -> float:
 
 
 class PeakMemory:
-    """Peak memory while the ``with`` block runs, in MiB (:attr:`peak_mb`).
-
-    CUDA: ``torch.cuda.max_memory_allocated`` after a reset (tensors only, exact).
-    CPU: the resident set size sampled every 2 ms by a thread (approximate; it includes the
-    Python runtime and anything the allocator keeps from earlier work).
-    """
+    """Peak memory while the ``with`` block runs, in MiB (:attr:`peak_mb`): on CUDA allocated
+    tensors (exact), on the CPU the resident set size sampled every 2 ms (approximate)."""
 
     def __init__(self, device: torch.device):
         self.device = device

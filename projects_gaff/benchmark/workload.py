@@ -1,10 +1,6 @@
-"""One benchmarked configuration: its model, a training step and an inference call.
-
-Training goes through the study's own :class:`AccumulatingTrainer` (gradient accumulation,
-autocast as configured), so a benchmarked step is the step the study runs. Batches are
-synthetic by default (random frames of a fixed size with a few boxes each): that isolates
-the model from disk and augmentation, which :mod:`.breakdown` measures separately.
-"""
+"""One benchmarked configuration: its model, a training step (the study's own
+:class:`AccumulatingTrainer`) and an inference call. Batches are synthetic by default, to
+isolate the model from disk and augmentation (which :mod:`.breakdown` measures)."""
 
 from __future__ import annotations
 
@@ -40,21 +36,11 @@ class Workload:
     width: int
     storage: EventStorage = field(default_factory=EventStorage)
 
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.cfg.MODEL.DEVICE)
-
-    @property
-    def amp_dtype(self) -> torch.dtype | None:
-        return self.trainer.precision  # AMPTrainer's name; None: fp32
-
-    @property
-    def images_per_step(self) -> int:
-        return self.cfg.SOLVER.IMS_PER_BATCH
-
-    @property
-    def channels(self) -> int:
-        return len(self.cfg.MODEL.PIXEL_MEAN)
+    def __post_init__(self):
+        self.device = torch.device(self.cfg.MODEL.DEVICE)
+        self.amp_dtype: torch.dtype | None = self.trainer.precision  # AMPTrainer's; None: fp32
+        self.images_per_step: int = self.cfg.SOLVER.IMS_PER_BATCH
+        self.channels = len(self.cfg.MODEL.PIXEL_MEAN)
 
     def train_step(self) -> None:
         """One optimiser step (``SOLVER.ACCUM_STEPS`` micro-batches)."""
