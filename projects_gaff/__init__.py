@@ -1,9 +1,7 @@
 """projects_gaff: two-stream MiT + GAFF fusion for RGB, thermal and event detection.
 
-As in Detectron2's projects (PointRend), importing the package's model names registers the
-backbone builders, the fusion methods and ``GuidedRCNN``: ``from projects_gaff import
-add_gaff_config``. The imports are lazy so that light tools (the study runner, the analysis)
-start without torch.
+Importing ``add_gaff_config`` registers the model (as in Detectron2's projects); lazily, so
+that light tools (the study runner, the analysis) start without torch.
 """
 
 __all__ = ["TwoStreamMiT", "add_gaff_config"]

@@ -21,20 +21,9 @@ UNFUSED_OUTPUTS = ("sum", "rgb", "aux")
 
 
 class TwoStreamMiT(Backbone):
-    """RGB and auxiliary MiT streams (separate weights) fused at chosen stages.
-
-    The input is the normalised (B, 3 + N, H, W) tensor: R, G, B, then N auxiliary channels.
-    At a fused stage both streams continue from the fused map (projected back to the stage
-    width if the fusion changes it), or with ``late=True`` from their own unfused maps (the
-    fused map goes to the FPN only); at other stages they pass through unfused and the
-    output is ``rgb + aux`` (``unfused_output="sum"``), ``rgb`` or ``aux``. With ``"rgb"``
-    (``"aux"``) the other stream is built only up to the last fused stage, since later
-    stages of it would never reach the output; with no fusion that is a one-stream model
-    and the other stream's input channels are ignored.
-
-    ``fusion_spec`` is one :class:`FusionSpec` for every stage of ``fusion_stages`` or a
-    mapping stage -> spec over exactly those stages; the modules live in ``self.fusion``
-    (checkpoints written when it was called ``gaff`` still load).
+    """RGB and auxiliary MiT streams (separate weights) on a normalised (B, 3 + N, H, W)
+    input, fused at ``fusion_stages`` (README, "The model"). ``fusion_spec``: one spec for
+    every fused stage, or stage -> spec over exactly those stages.
     """
 
     def __init__(
@@ -51,17 +40,23 @@ class TwoStreamMiT(Backbone):
         self.late = late
         self.fusion_stages = tuple(sorted(set(fusion_stages)))
         _check_args(variant, aux_channels, self.fusion_stages, unfused_output)
-        specs = _stage_specs(self.fusion_stages, fusion_spec)
+        if isinstance(fusion_spec, FusionSpec):
+            fusion_spec = dict.fromkeys(self.fusion_stages, fusion_spec)
+        specs = dict(fusion_spec)
+        if set(specs) != set(self.fusion_stages):
+            raise ValueError(
+                f"fusion specs for stages {sorted(specs)}, but the fused stages are "
+                f"{list(self.fusion_stages)}"
+            )
         spec = MIT_SPECS[variant]
         self.unfused_output = unfused_output
         last_fused = max(self.fusion_stages, default=0)
         rgb_depth = 4 if unfused_output in ("sum", "rgb") else last_fused
         aux_depth = 4 if unfused_output in ("sum", "aux") else last_fused
-        self.rgb = MixVisionTransformer(spec, 3, drop_path_rate, rgb_depth) if rgb_depth else None
-        self.aux = (
-            MixVisionTransformer(spec, aux_channels, drop_path_rate, num_stages=aux_depth)
-            if aux_depth
-            else None
+        # a stream whose later stages never reach the output stops after the last fused one
+        self.rgb, self.aux = (
+            MixVisionTransformer(spec, chans, drop_path_rate, depth) if depth else None
+            for chans, depth in ((3, rgb_depth), (aux_channels, aux_depth))
         )
         self.fusion = nn.ModuleDict(
             {str(s): build_fusion(specs[s], spec.dims[s - 1]) for s in self.fusion_stages}
@@ -105,14 +100,6 @@ class TwoStreamMiT(Backbone):
     def streams(self) -> dict[str, nn.Module]:
         return {name: s for name, s in (("rgb", self.rgb), ("aux", self.aux)) if s is not None}
 
-    def output_shape(self) -> dict[str, ShapeSpec]:
-        return {
-            name: ShapeSpec(
-                channels=self._out_feature_channels[name], stride=self._out_feature_strides[name]
-            )
-            for name in self._out_features
-        }
-
 
 def _run_stage(
     stream: MixVisionTransformer | None, stage: int, x: torch.Tensor | None
@@ -130,23 +117,8 @@ def _rename_gaff_keys(module: nn.Module, state_dict: dict, prefix: str, *args) -
         state_dict[prefix + "fusion." + key[len(old) :]] = state_dict.pop(key)
 
 
-def _stage_specs(
-    stages: tuple[int, ...], spec: FusionSpec | Mapping[int, FusionSpec]
-) -> dict[int, FusionSpec]:
-    if isinstance(spec, FusionSpec):
-        return dict.fromkeys(stages, spec)
-    if set(spec) != set(stages):
-        raise ValueError(
-            f"fusion specs for stages {sorted(spec)}, but the fused stages are {list(stages)}"
-        )
-    return dict(spec)
-
-
 def _check_args(
-    variant: str,
-    aux_channels: int,
-    fusion_stages: tuple[int, ...],
-    unfused_output: str,
+    variant: str, aux_channels: int, fusion_stages: tuple[int, ...], unfused_output: str
 ) -> None:
     if variant not in MIT_SPECS:
         raise ValueError(f"MODEL.MIT.NAME {variant!r} is not one of {tuple(MIT_SPECS)}")

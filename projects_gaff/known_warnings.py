@@ -1,9 +1,6 @@
-"""Silences, narrowly, the third-party warnings this project knows to be harmless.
-
-Importing this module installs the filters; the tools import it before Detectron2, whose
-imports emit most of them. Each filter matches one message (and category or logger), so
-every other warning still shows. The test suite filters the same ones in setup.cfg.
-"""
+"""Importing this module silences, narrowly (one message each), the third-party warnings
+known to be harmless; the tools import it before Detectron2, whose imports emit most of
+them. The test suite filters the same ones in setup.cfg."""
 
 from __future__ import annotations
 
@@ -33,23 +30,10 @@ HARMLESS_LOG_RECORDS = (
 )
 
 
-class _DropMessage(logging.Filter):
-    def __init__(self, start: str):
-        super().__init__()
-        self.start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.start)
-
-
-def silence_known_warnings() -> None:
-    """Install the filters (idempotent)."""
-    for message, category in HARMLESS_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category)
-    for name, start in HARMLESS_LOG_RECORDS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropMessage) and f.start == start for f in logger.filters):
-            logger.addFilter(_DropMessage(start))
-
-
-silence_known_warnings()
+# Module code runs once per process (on first import), so the filters go in once.
+for message, category in HARMLESS_WARNINGS:
+    warnings.filterwarnings("ignore", message=message, category=category)
+for name, start in HARMLESS_LOG_RECORDS:
+    logging.getLogger(name).addFilter(
+        lambda record, start=start: not str(record.msg).startswith(start)
+    )

@@ -1,22 +1,14 @@
-"""Mix Transformer (MiT) encoder of SegFormer (Xie et al., 2021), sizes b0-b5, from timm.
-
-MiT bX is timm's PVTv2 bX (Wang et al., 2022) with an MLP ratio of 4 in every stage: the same
-layers, parameter names and LayerNorm epsilons as the NVlabs MiT (1e-6 in the blocks and
-after each stage, PyTorch's 1e-5 in the patch embeddings and the attention's reduction).
-Parameter names are timm's; :mod:`projects_gaff.weights` maps NVlabs and Hugging Face files,
-and checkpoints written with this project's earlier NVlabs-named MiT, onto them.
-"""
+"""Mix Transformer (MiT) encoder of SegFormer (Xie et al., 2021), sizes b0-b5: timm's PVTv2
+bX with an MLP ratio of 4 in every stage, the same layers and LayerNorm epsilons as NVlabs'
+MiT. :mod:`projects_gaff.weights` maps NVlabs and Hugging Face names onto timm's."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from timm.layers import trunc_normal_
 from timm.models.pvt_v2 import Attention, PyramidVisionTransformerV2
-from torch import nn
 
 from .weights import rename_nvlabs_keys
 
@@ -47,13 +39,9 @@ STAGE_STRIDES = (4, 8, 16, 32)
 
 
 class MixVisionTransformer(PyramidVisionTransformerV2):
-    """The MiT encoder without a classifier, run one stage at a time.
-
-    ``num_stages`` < 4 builds only the first stages (a stream whose later stages would never
-    be used), with the drop-path rates they have in the full encoder. :meth:`forward_stage`
-    runs one stage so that a caller can fuse streams between stages; :meth:`forward` returns
-    every stage's (B, C_i, H/s_i, W/s_i) map.
-    """
+    """The MiT encoder without a classifier, run one stage at a time so that a caller can
+    fuse streams between stages. ``num_stages`` < 4 builds only the first stages, with the
+    drop-path rates they have in the full encoder."""
 
     def __init__(
         self,
@@ -88,6 +76,7 @@ class MixVisionTransformer(PyramidVisionTransformerV2):
         return self.stages[stage - 1](x)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's (B, C_i, H/s_i, W/s_i) map."""
         features = []
         for stage in range(1, self.num_stages + 1):
             x = self.forward_stage(stage, x)
@@ -121,20 +110,3 @@ class EfficientSelfAttention(Attention):
         k, v = kv.permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
-
-
-def init_mit_weights(m: nn.Module) -> None:
-    """SegFormer's initialisation (truncated-normal linears, fan-out-scaled convs), for
-    attention built outside the encoder; the encoder gets the same from timm."""
-    if isinstance(m, nn.Linear):
-        trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d):
-        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-        nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)

@@ -1,16 +1,12 @@
-"""Load local ImageNet MiT weights (NVlabs or Hugging Face layout) into the two streams.
-
-Nothing is downloaded: users pass a file path. :func:`checkpoint_filter_fn` maps either
-layout onto the encoder's parameter names, which are timm's PVTv2 names
-(:mod:`projects_gaff.mit`): Hugging Face names are first renamed to NVlabs ones, which timm's
-own filter then maps.
-"""
+"""Load local ImageNet MiT weights (NVlabs or Hugging Face layout; nothing is downloaded)
+into the two streams. Hugging Face names are renamed to NVlabs ones, which timm's own PVTv2
+filter then maps to the encoder's names."""
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -103,11 +99,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def adapt_stem_weight(rgb_weight: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """First-conv kernel for ``in_chans`` inputs from an RGB kernel.
-
-    The RGB kernel's mean is repeated per channel and scaled by 3 / in_chans, so a
-    grey input copied into every channel gives the response the RGB kernel gives to grey.
-    """
+    """First-conv kernel for ``in_chans`` inputs: the RGB kernel's mean per channel, scaled
+    by 3 / in_chans, so grey in every channel gives the RGB kernel's response to grey."""
     mean = rgb_weight.mean(dim=1, keepdim=True)
     return mean.repeat(1, in_chans, 1, 1) * (3.0 / in_chans)
 
@@ -116,19 +109,17 @@ def adapt_stem_weight(rgb_weight: torch.Tensor, in_chans: int) -> torch.Tensor:
 class LoadReport:
     """What one stream took from a checkpoint."""
 
-    loaded: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
+    loaded: list[str]
+    missing: list[str]
+    unexpected: list[str]
 
 
 def load_into_stream(stream: nn.Module, weights: dict[str, torch.Tensor]) -> LoadReport:
     """Copy matching tensors into ``stream``; adapt the stem conv to its channel count."""
     own = stream.state_dict()
-    report = LoadReport()
     matched: dict[str, torch.Tensor] = {}
     for key, value in weights.items():
         if key not in own:
-            report.unexpected.append(key)
             continue
         if key == "patch_embed.proj.weight" and value.shape[1] != own[key].shape[1]:
             value = adapt_stem_weight(value, own[key].shape[1])
@@ -140,9 +131,8 @@ def load_into_stream(stream: nn.Module, weights: dict[str, torch.Tensor]) -> Loa
             )
         matched[key] = value
     stream.load_state_dict(matched, strict=False)
-    report.loaded = sorted(matched)
-    report.missing = sorted(set(own) - set(matched))
-    return report
+    unexpected = [key for key in weights if key not in own]
+    return LoadReport(sorted(matched), sorted(set(own) - set(matched)), unexpected)
 
 
 def load_mit_weights(streams: dict[str, nn.Module], path: str | Path) -> dict[str, LoadReport]:

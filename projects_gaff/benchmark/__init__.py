@@ -5,23 +5,6 @@ process and is reported as medians (:mod:`.timing`). The same code runs on the C
 CUDA (synchronised timing, AMP from ``SOLVER.AMP``, ``max_memory_allocated``).
 """
 
-from .breakdown import Breakdown, measure_breakdown
-from .roofline import Roofline, measure_roofline
 from .suite import BREAKDOWN_COLUMNS, ROOFLINE_COLUMNS, TABLE_COLUMNS, Settings, run
-from .workload import Workload, benchmark_cfg, build_workload, synthetic_batch
 
-__all__ = [
-    "BREAKDOWN_COLUMNS",
-    "ROOFLINE_COLUMNS",
-    "TABLE_COLUMNS",
-    "Breakdown",
-    "Roofline",
-    "Settings",
-    "Workload",
-    "benchmark_cfg",
-    "build_workload",
-    "measure_breakdown",
-    "measure_roofline",
-    "run",
-    "synthetic_batch",
-]
+__all__ = ["BREAKDOWN_COLUMNS", "ROOFLINE_COLUMNS", "TABLE_COLUMNS", "Settings", "run"]

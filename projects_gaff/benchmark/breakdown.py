@@ -1,10 +1,6 @@
-"""Item 3: where the time of one training step goes.
-
-Forward hooks time the backbone streams, the fusion blocks, the FPN, the RPN and the ROI
-heads (synchronised wall time, each also a ``record_function`` range, so the profiler
-trace shows the same names); the step is written out here as data -> forward -> backward
--> optimiser because the trainer's step offers no seam between backward and the optimiser.
-A ``torch.profiler`` pass over further steps gives the op-level table.
+"""Item 3: where the time of one training step goes. Forward hooks time the model's parts
+(each also a ``record_function`` range, named alike in the profiler's op table); the step is
+written out here because the trainer's offers no seam between backward and the optimiser.
 """
 
 from __future__ import annotations
@@ -14,13 +10,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from statistics import median
 
 import torch
 from torch import nn
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 
-from .timing import median, synchronize
+from .timing import synchronize
 from .workload import Workload
 
 PROFILE_ROW_LIMIT = 30
@@ -33,7 +30,7 @@ class ComponentTimer:
         self.device = device
         self.steps: list[dict[str, float]] = []
         self._current: dict[str, float] = defaultdict(float)
-        self._open: dict[int, list[contextlib.AbstractContextManager]] = defaultdict(list)
+        self._open: list[contextlib.AbstractContextManager] = []  # forward calls nest
 
     @contextlib.contextmanager
     def span(self, name: str) -> Iterator[None]:
@@ -48,12 +45,11 @@ class ComponentTimer:
         """Time every forward call of ``module`` under ``name``; returns the hook handles."""
 
         def enter(mod, args):
-            span = self.span(name)
-            span.__enter__()
-            self._open[id(mod)].append(span)
+            self._open.append(self.span(name))
+            self._open[-1].__enter__()
 
         def leave(mod, args, output):
-            self._open[id(mod)].pop().__exit__(None, None, None)
+            self._open.pop().__exit__(None, None, None)
 
         return [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
 
@@ -83,17 +79,6 @@ def _step(workload: Workload, data: Iterator, timer: ComponentTimer) -> None:
     timer.end_step()
 
 
-def _hook_components(model: nn.Module, timer: ComponentTimer) -> list:
-    bottom_up = model.backbone.bottom_up
-    handles = timer.attach("backbone+fpn", model.backbone)
-    handles += timer.attach("bottom_up", bottom_up)
-    for block in bottom_up.fusion.values():
-        handles += timer.attach("fusion", block)
-    handles += timer.attach("rpn", model.proposal_generator)
-    handles += timer.attach("roi_heads", model.roi_heads)
-    return handles
-
-
 def _rows(steps: list[dict[str, float]]) -> list[tuple[str, float, float]]:
     """Derived components per step (exclusive times), then medians over steps."""
     derived: dict[str, list[float]] = defaultdict(list)
@@ -112,8 +97,8 @@ def _rows(steps: list[dict[str, float]]) -> list[tuple[str, float, float]]:
             - s["roi_heads"],
             "backward (all)": s["backward"],
             "optimizer": s["optimizer"],
+            "total step": s["data"] + s["forward"] + s["backward"] + s["optimizer"],
         }
-        parts["total step"] = s["data"] + s["forward"] + s["backward"] + s["optimizer"]
         for name, value in parts.items():
             derived[name].append(value)
     total = median(derived["total step"])
@@ -128,22 +113,29 @@ def measure_breakdown(
     (real or synthetic); with a real loader, "data loading" is the wait for the next batch."""
     data = iter(workload.trainer.data_loader)
     timer = ComponentTimer(workload.device)
-    handles = _hook_components(workload.model, timer)
-    workload.model.train()
+    model = workload.model
+    components = [
+        ("backbone+fpn", model.backbone),
+        ("bottom_up", model.backbone.bottom_up),
+        *(("fusion", block) for block in model.backbone.bottom_up.fusion.values()),
+        ("rpn", model.proposal_generator),
+        ("roi_heads", model.roi_heads),
+    ]
+    handles = [h for name, module in components for h in timer.attach(name, module)]
+    cuda = workload.device.type == "cuda"
+    model.train()
     try:
         with workload.storage:
             for _ in range(warmup + steps):
                 _step(workload, data, timer)
-            activities = [ProfilerActivity.CPU]
-            if workload.device.type == "cuda":
-                activities.append(ProfilerActivity.CUDA)
+            activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
             with profile(activities=activities) as prof:
                 for _ in range(profile_steps):
                     _step(workload, data, timer)
     finally:
         for handle in handles:
             handle.remove()
-    sort_by = "self_cuda_time_total" if workload.device.type == "cuda" else "self_cpu_time_total"
+    sort_by = "self_cuda_time_total" if cuda else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=sort_by, row_limit=PROFILE_ROW_LIMIT)
     micro_batch = workload.images_per_step // workload.cfg.SOLVER.ACCUM_STEPS
     return Breakdown(_rows(timer.steps[warmup : warmup + steps]), micro_batch, table)

@@ -1,10 +1,6 @@
 """The benchmark run behind ``tools/benchmark.py``: measure configs, write CSV + markdown.
-
-Every timing that is compared across configurations runs interleaved in this one process
-(see :mod:`.timing`); ``step_ratio`` is each config's training-step time over the first
-config's, as the median of per-round ratios (item 1 when the first config is the no-fusion
-baseline).
-"""
+``step_ratio`` is each config's training-step time over the first config's, the median of
+per-round ratios (item 1 when the first config is the no-fusion baseline)."""
 
 from __future__ import annotations
 
@@ -13,19 +9,80 @@ import datetime
 import gc
 import itertools
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 import torch
+from detectron2.utils.analysis import FlopCountAnalysis
 
 from ..atomic import atomic_write_csv, atomic_write_text
 from ..engine import count_gflops, parameter_breakdown
-from ..engine.compile import is_compiled
+from ..engine.compile import eager, is_compiled
+from ..markdown import markdown_table
 from .breakdown import Breakdown, measure_breakdown
-from .report import results_table
-from .roofline import Roofline, measure_roofline
-from .timing import PeakMemory, interleave, median, memory_in_use_mb, round_ratios
+from .timing import PeakMemory, interleave, memory_in_use_mb, round_ratios
 from .workload import Workload, benchmark_cfg, build_workload
+
+
+@dataclass(frozen=True)
+class Roofline:
+    matmul_size: int
+    matmul_gflops_per_s: float
+    backbone_batch: int
+    backbone_gflop: float
+    backbone_s: float
+    backbone_gflops_per_s: float
+    ratio: float  # median over rounds of (backbone GFLOP/s) / (matmul GFLOP/s)
+
+
+def measure_roofline(
+    workload: Workload, batch: int, matmul_size: int, repeats: int, warmup: int = 1
+) -> Roofline:
+    """Item 2: matmul and backbone forward interleaved in one run; both rates and their ratio.
+
+    Both count one multiply-add as 2 flops (fvcore counts 1, so its count is doubled). The
+    backbone runs in fp32 without autocast, like the matmul it is compared with.
+    """
+    device = workload.device
+    a = torch.randn(matmul_size, matmul_size, device=device)
+    b = torch.randn(matmul_size, matmul_size, device=device)
+    # a normalised (B, 3 + aux, H, W) input at the padded size the backbone sees
+    div = workload.model.backbone.size_divisibility
+    h, w = (-(-s // div) * div for s in (workload.height, workload.width))
+    x = torch.randn(batch, workload.channels, h, w, device=device)
+    bottom_up = workload.model.backbone.bottom_up.eval()
+    with torch.no_grad(), eager(bottom_up):
+        analysis = FlopCountAnalysis(bottom_up, x)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        gflop = 2 * analysis.total() / 1e9
+
+    def backbone() -> None:
+        with torch.no_grad():
+            bottom_up(x)
+
+    times = interleave(
+        {"matmul": lambda: torch.mm(a, b), "backbone": backbone}, device, repeats, warmup
+    )
+    matmul_gflop = 2 * matmul_size**3 / 1e9
+    # achieved/peak = (gflop / t_backbone) / (matmul_gflop / t_matmul)
+    ratio = median(
+        round_ratios(
+            [gflop * t for t in times["matmul"]], [matmul_gflop * t for t in times["backbone"]]
+        )
+    )
+    backbone_s = median(times["backbone"])
+    return Roofline(
+        matmul_size=matmul_size,
+        matmul_gflops_per_s=matmul_gflop / median(times["matmul"]),
+        backbone_batch=batch,
+        backbone_gflop=gflop,
+        backbone_s=backbone_s,
+        backbone_gflops_per_s=gflop / backbone_s,
+        ratio=ratio,
+    )
+
 
 TABLE_COLUMNS = [
     "name",
@@ -217,6 +274,15 @@ def run(settings: Settings) -> dict[str, Path]:
             ]
     atomic_write_text(files["markdown"], "\n\n".join(sections) + "\n")
     return files
+
+
+def results_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """``columns`` of each result row (floats to 4 significant digits, None as n/a)."""
+
+    def cell(v: object) -> str:
+        return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return markdown_table(columns, [[cell(row.get(c)) for c in columns] for row in rows])
 
 
 def _breakdown_rows(breakdowns: dict[str, Breakdown]) -> list[dict]:

@@ -7,7 +7,6 @@ medians of per-round ratios, never numbers from separate runs.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +24,6 @@ def synchronize(device: torch.device) -> None:
 
 
 def time_call(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall seconds of one synchronised call."""
     synchronize(device)
     start = time.perf_counter()
     fn()
@@ -34,27 +32,17 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def interleave(
-    fns: Mapping[str, Callable[[], object]],
-    device: torch.device,
-    repeats: int,
-    warmup: int = 1,
+    fns: Mapping[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1
 ) -> dict[str, list[float]]:
-    """Seconds per call of each function over ``repeats`` rounds, one call of each per round.
-
-    ``warmup`` untimed rounds come first (allocator, autotuning, lazily built buffers).
-    """
-    for _ in range(warmup):
-        for fn in fns.values():
-            time_call(fn, device)
+    """Seconds per call of each function over ``repeats`` rounds, one call of each per round,
+    after ``warmup`` untimed rounds (allocator, autotuning, lazily built buffers)."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
+    for round_ in range(warmup + repeats):
         for name, fn in fns.items():
-            times[name].append(time_call(fn, device))
+            seconds = time_call(fn, device)
+            if round_ >= warmup:
+                times[name].append(seconds)
     return times
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def round_ratios(numerator: list[float], denominator: list[float]) -> list[float]:
@@ -62,9 +50,8 @@ def round_ratios(numerator: list[float], denominator: list[float]) -> list[float
     return [a / b for a, b in zip(numerator, denominator, strict=True)]
 
 
-def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
-    """Median of the per-round ratios."""
-    return statistics.median(round_ratios(numerator, denominator))
+def _rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE_SIZE
 
 
 def memory_in_use_mb(device: torch.device) -> float:
@@ -74,43 +61,32 @@ def memory_in_use_mb(device: torch.device) -> float:
     return _rss_bytes() / 2**20
 
 
-def _rss_bytes() -> int:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE_SIZE
-
-
 class PeakMemory:
-    """Peak memory while the ``with`` block runs, in MiB (:attr:`peak_mb`).
-
-    CUDA: ``torch.cuda.max_memory_allocated`` after a reset (tensors only, exact).
-    CPU: the process's resident set size sampled every 2 ms by a thread (approximate; it
-    includes the Python runtime and anything the allocator keeps from earlier work).
-    """
+    """Peak memory while the ``with`` block runs, in MiB (:attr:`peak_mb`): on CUDA allocated
+    tensors (exact), on the CPU the resident set size sampled every 2 ms (approximate)."""
 
     def __init__(self, device: torch.device):
         self.device = device
         self.peak_mb = 0.0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._peak = 0
+        self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
+        peak = _rss_bytes()
         while not self._stop.wait(0.002):
-            self._peak = max(self._peak, _rss_bytes())
+            peak = max(peak, _rss_bytes())
+        self.peak_mb = max(peak, _rss_bytes()) / 2**20
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            self._peak = _rss_bytes()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         if self.device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(self.device)
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         else:
             self._stop.set()
             self._thread.join()
-            peak = max(self._peak, _rss_bytes())
-        self.peak_mb = peak / 2**20

@@ -1,16 +1,11 @@
-"""One benchmarked configuration: its model, a training step and an inference call.
-
-Training goes through the study's own :class:`AccumulatingTrainer` (gradient accumulation,
-autocast as configured), so a benchmarked step is the step the study runs. Batches are
-synthetic by default (random frames of a fixed size with a few boxes each): that isolates
-the model from disk and augmentation, which :mod:`.breakdown` measures separately.
-"""
+"""One benchmarked configuration: its model, a training step (the study's own
+:class:`AccumulatingTrainer`) and an inference call. Batches are synthetic by default, to
+isolate the model from disk and augmentation (which :mod:`.breakdown` measures)."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,21 +36,11 @@ class Workload:
     width: int
     storage: EventStorage = field(default_factory=EventStorage)
 
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.cfg.MODEL.DEVICE)
-
-    @property
-    def amp_dtype(self) -> torch.dtype | None:
-        return self.trainer.precision  # AMPTrainer's name; None: fp32
-
-    @property
-    def images_per_step(self) -> int:
-        return self.cfg.SOLVER.IMS_PER_BATCH
-
-    @property
-    def channels(self) -> int:
-        return len(self.cfg.MODEL.PIXEL_MEAN)
+    def __post_init__(self):
+        self.device = torch.device(self.cfg.MODEL.DEVICE)
+        self.amp_dtype: torch.dtype | None = self.trainer.precision  # AMPTrainer's; None: fp32
+        self.images_per_step: int = self.cfg.SOLVER.IMS_PER_BATCH
+        self.channels = len(self.cfg.MODEL.PIXEL_MEAN)
 
     def train_step(self) -> None:
         """One optimiser step (``SOLVER.ACCUM_STEPS`` micro-batches)."""
@@ -105,7 +90,8 @@ def build_workload(
     if real_data:
         data = GAFFTrainer.build_train_loader(cfg)
     else:
-        data = repeat_batch(
+        # the same batch forever, as an infinite loader (the trainer keeps one iterator)
+        data = itertools.repeat(
             synthetic_batch(micro_batch, len(cfg.MODEL.PIXEL_MEAN), height, width, "cpu", True)
         )
     amp_dtype = AMP_DTYPES[cfg.SOLVER.AMP.DTYPE] if GAFFTrainer._use_amp(cfg) else None
@@ -113,11 +99,6 @@ def build_workload(
         model, data, optimizer, accum_steps=cfg.SOLVER.ACCUM_STEPS, amp_dtype=amp_dtype
     )
     return Workload(name, cfg, model, trainer, height, width)
-
-
-def repeat_batch(batch: list[dict]) -> Iterator[list[dict]]:
-    """The same batch forever, as an infinite loader (the trainer keeps one iterator)."""
-    return itertools.repeat(batch)
 
 
 def synthetic_batch(
@@ -129,28 +110,21 @@ def synthetic_batch(
     with_boxes: bool,
     seed: int = 0,
 ) -> list[dict]:
-    """``size`` random 0-255 frames shaped like the mapper's output, with boxes if asked.
-
-    Training frames stay on the CPU like a loader's output (the model moves them, as in
-    training); inference frames are put on ``device``.
-    """
+    """``size`` random 0-255 frames shaped like the mapper's output, with boxes if asked;
+    training frames stay on the CPU like a loader's (the model moves them)."""
     generator = torch.Generator().manual_seed(seed)
     batch = []
     for _ in range(size):
         image = torch.randint(0, 256, (channels, height, width), generator=generator)
         record = {"image": image.float().to(device), "height": height, "width": width}
         if with_boxes:
-            record["instances"] = _random_instances(height, width, generator)
+            size_wh = torch.tensor([width, height])
+            xy = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * size_wh * 0.8
+            wh = (torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.15 + 0.05) * size_wh
+            record["instances"] = Instances(
+                (height, width),
+                gt_boxes=Boxes(torch.cat([xy, xy + wh], dim=1)),
+                gt_classes=torch.zeros(BOXES_PER_IMAGE, dtype=torch.int64),
+            )
         batch.append(record)
     return batch
-
-
-def _random_instances(height: int, width: int, generator: torch.Generator) -> Instances:
-    xy = torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * torch.tensor([width, height]) * 0.8
-    wh = (torch.rand(BOXES_PER_IMAGE, 2, generator=generator) * 0.15 + 0.05) * torch.tensor(
-        [width, height]
-    )
-    instances = Instances((height, width))
-    instances.gt_boxes = Boxes(torch.cat([xy, xy + wh], dim=1))
-    instances.gt_classes = torch.zeros(BOXES_PER_IMAGE, dtype=torch.int64)
-    return instances

@@ -1,17 +1,18 @@
-"""Fusion of the two streams: the methods in ``FUSION_REGISTRY`` (GAFF and its gated
-variant, addition, concatenation, CSSA, cross-attention), the per-stage specs read from the
-config, attention capture and the optional guidance loss (``GuidedRCNN``).
-
-Importing this package registers every method, and ``GuidedRCNN`` as a meta-architecture.
-"""
+"""Fusion of the two streams (README, "Fusion methods"). Importing this package registers
+every method in ``FUSION_REGISTRY``, and ``GuidedRCNN`` as a meta-architecture."""
 
 from . import add, concat, cross_attention, cssa, gaff, gated  # noqa: F401  (registration)
 from .capture import AttentionMaps, capture_attention, fusion_blocks
-from .guidance import box_masks, guidance_loss
-from .guided_rcnn import GuidedRCNN
-from .projection import ProjectedFusion
+from .guidance import GuidedRCNN, box_masks, guidance_loss
 from .registry import FUSION_REGISTRY
-from .spec import GUIDE_GAFF, FusionSpec, build_fusion, fusion_specs_from_cfg, fusion_stages
+from .spec import (
+    GUIDE_GAFF,
+    FusionSpec,
+    ProjectedFusion,
+    build_fusion,
+    fusion_specs_from_cfg,
+    fusion_stages,
+)
 
 __all__ = [
     "FUSION_REGISTRY",

@@ -1,9 +1,5 @@
-"""Read the attention of the fusion blocks during a forward pass, through forward hooks.
-
-The study guide saved tensors with ``torch.save`` lines inside the block; here the
-model stays untouched and any caller (``tools/visualize_attention.py``, the guidance loss)
-opens :func:`capture_attention` around its forward pass.
-"""
+"""Read the attention of the fusion blocks during a forward pass through forward hooks, so
+the model stays untouched (the study guide saved tensors from inside the block)."""
 
 from __future__ import annotations
 
@@ -42,19 +38,6 @@ def fusion_blocks(model: nn.Module) -> dict[int, nn.Module]:
     return {int(stage): block for stage, block in module.fusion.items()}
 
 
-def _record(
-    entries: dict[str, torch.Tensor],
-    name: str,
-    reader: Reader,
-    detach: bool,
-    module: nn.Module,
-    args: tuple,
-    out: object,
-) -> None:
-    for key, value in reader(module, name, args, out).items():
-        entries[key] = value.detach() if detach else value
-
-
 @contextmanager
 def capture_attention(model: nn.Module, detach: bool = True) -> Iterator[AttentionMaps]:
     """Yield a dict that every forward pass inside the ``with`` fills (the last pass wins).
@@ -62,14 +45,19 @@ def capture_attention(model: nn.Module, detach: bool = True) -> Iterator[Attenti
     ``detach=False`` keeps the maps in the autograd graph (for a loss on them).
     """
     maps: AttentionMaps = {}
-    handles = []
-    for stage, block in fusion_blocks(model).items():
-        for path, module in block.named_modules():
-            reader = _READERS.get(type(module))
-            if reader is not None:
-                name = path.rsplit(".", 1)[-1]
-                hook = partial(_record, maps.setdefault(stage, {}), name, reader, detach)
-                handles.append(module.register_forward_hook(hook))
+
+    def record(entries: dict, name: str, module: nn.Module, args: tuple, out: object) -> None:
+        for key, value in _READERS[type(module)](module, name, args, out).items():
+            entries[key] = value.detach() if detach else value
+
+    handles = [
+        module.register_forward_hook(
+            partial(record, maps.setdefault(stage, {}), path.rsplit(".", 1)[-1])
+        )
+        for stage, block in fusion_blocks(model).items()
+        for path, module in block.named_modules()
+        if type(module) in _READERS
+    ]
     try:
         yield maps
     finally:

@@ -12,11 +12,8 @@ from .spec import FusionSpec
 
 @FUSION_REGISTRY.register_as("concat")
 class ConcatFusion(nn.Module):
-    """``norm(conv1x1([rgb, aux]))``, 2C -> C, no conv bias (the norm has one).
-
-    It is GAFF's direct merge without the attention in front of it, so the pair isolates
-    what SE and the inter-modality gates add.
-    """
+    """``norm(conv1x1([rgb, aux]))``, 2C -> C: GAFF's merge without the attention in front
+    of it, so the pair isolates what SE and the inter-modality gates add."""
 
     def __init__(self, channels: int, norm: str = "BN"):
         super().__init__()

@@ -1,25 +1,23 @@
-"""Transformer-style cross-attention fusion.
-
-Each stream attends to the other with the MiT's own efficient attention (keys and values
-from a map shrunk by the stage's ``sr_ratio``, the stage's number of heads), pre-norm and
-residual as in a MiT block; the two attended maps are then merged like :class:`ConcatFusion`.
-It is the high-capacity end of the comparison: full spatial interaction between the
-modalities, against GAFF's per-pixel gates.
-"""
+"""Transformer-style cross-attention fusion: the high-capacity end of the comparison (full
+spatial interaction between the modalities, against GAFF's per-pixel gates)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
+from timm.models.pvt_v2 import PyramidVisionTransformerV2
 from torch import nn
 
-from ..mit import LAYER_NORM_EPS, EfficientSelfAttention, init_mit_weights
+from ..mit import LAYER_NORM_EPS, EfficientSelfAttention
 from .concat import ConcatFusion
 from .registry import FUSION_REGISTRY
 from .spec import FusionSpec
 
 
 class CrossModalAttention(nn.Module):
-    """``x + attn(norm(x), context=norm_ctx(other))`` on (B, C, H, W) maps."""
+    """``x + attn(norm(x), context=norm_ctx(other))`` on (B, C, H, W) maps, pre-norm and
+    residual as in a MiT block."""
 
     def __init__(self, channels: int, num_heads: int, sr_ratio: int):
         super().__init__()
@@ -45,8 +43,10 @@ class CrossAttentionFusion(nn.Module):
             raise ValueError(f"{channels} channels do not split into {num_heads} heads")
         self.rgb_from_aux = CrossModalAttention(channels, num_heads, sr_ratio)
         self.aux_from_rgb = CrossModalAttention(channels, num_heads, sr_ratio)
+        # as a MiT block's attention starts (timm's init ignores its self)
+        init = partial(PyramidVisionTransformerV2._init_weights, None)
         for attention in (self.rgb_from_aux, self.aux_from_rgb):
-            attention.apply(init_mit_weights)  # as a MiT block's attention starts
+            attention.apply(init)
         self.merge = ConcatFusion(channels, norm)
 
     @classmethod

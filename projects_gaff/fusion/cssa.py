@@ -1,16 +1,8 @@
 """Channel Switching and Spatial Attention (CSSA; Cao et al., CVPRW 2023 / PBVS).
 
-1. Channel switching: an ECA module per modality scores every channel; a channel whose
-   score falls below the threshold is replaced by the same channel of the other modality.
-2. Spatial attention: from the concatenated switched maps, sigmoid(channel mean) times
-   sigmoid(channel max) weights every position; the fused map is the weighted mean of the
-   two modalities. Parameter-free, as in the paper.
-
-One deliberate deviation: used only for the hard switching mask, the ECA kernels would never
-receive a gradient (a comparison has none) and would stay at their random initialisation.
-Here a kept channel is also scaled by its ECA score, which is what ECA does in its own
-paper, so the kernels learn which channels are informative. The whole block has 2k
-parameters (one 1-D kernel of size k per modality).
+One deliberate deviation (README, "Fusion methods"): a kept channel is also scaled by its
+ECA score, as in ECA's own paper; used only for the hard switch, the ECA kernels would get
+no gradient and never train.
 """
 
 from __future__ import annotations
@@ -33,10 +25,8 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 
 class ECA(nn.Module):
-    """Efficient Channel Attention: global average pool, 1-D conv across channels, sigmoid.
-
-    Returns the (B, C) channel scores, not the rescaled map, so the switching can use them.
-    """
+    """Efficient Channel Attention's (B, C) channel scores (not the rescaled map, so the
+    switching can use them): global average pool, 1-D conv across channels, sigmoid."""
 
     def __init__(self, kernel_size: int):
         super().__init__()
@@ -63,7 +53,8 @@ class SpatialAttention(nn.Module):
 
 @FUSION_REGISTRY.register_as("cssa")
 class CSSABlock(nn.Module):
-    """Fuse two (B, C, H, W) maps by channel switching, then spatial attention."""
+    """A channel scoring below ``threshold`` is switched to the other modality's; the
+    spatial map then weights the mean of the two modalities."""
 
     def __init__(self, channels: int, threshold: float = 0.5, kernel_size: int = 0):
         super().__init__()

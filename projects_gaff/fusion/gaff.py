@@ -1,10 +1,5 @@
 """Guided Attentive Feature Fusion block (Zhang et al., WACV 2021), as the study guide
-specifies it (README, "Fusion methods").
-
-No biases in the SE, inter-attention or merge convolutions; BatchNorm (or the configured
-norm) in the merge. Two variants of the guide's extension list are switches of the block,
-off by default: GAFF-Lite without SE and learnable weights of the cross-modal residual.
-"""
+specifies it (README, "Fusion methods"): no conv biases, the configured norm in the merge."""
 
 from __future__ import annotations
 
@@ -40,12 +35,9 @@ class SEBlock(nn.Module):
 
 
 class InterModalityAttention(nn.Module):
-    """Cross-modal gates w_rgb<-aux and w_aux<-rgb from the concatenated streams.
-
-    ``separate``: two 2C->C 1x1 convs. ``shared``: one 2C->2C conv whose output is split
-    in two; the same function family as ``separate`` (a test proves it). ``tied``: one
-    2C->C conv applied to [rgb, aux] and to [aux, rgb], a truly symmetric gate.
-    """
+    """Cross-modal gates w_rgb<-aux and w_aux<-rgb from the concatenated streams. ``shared``
+    (one 2C->2C conv split in two) is the same function family as ``separate`` (a test
+    proves it); ``tied`` (one 2C->C conv on both orderings) is truly symmetric."""
 
     def __init__(self, channels: int, mode: str = "separate"):
         super().__init__()
@@ -94,15 +86,9 @@ def _conv_norm(in_channels: int, out_channels: int, norm: str) -> list[nn.Module
 
 @FUSION_REGISTRY.register_as("gaff")
 class GAFFBlock(nn.Module):
-    """Fuse two (B, C, H, W) maps into one (B, out, H, W) map.
-
-    SE refines each modality, the inter-modality gates add the other modality's features
-    (``x_se + w * x_other``), and a 1x1 merge (direct, or through a C-wide bottleneck)
-    combines the two guided maps. ``use_se=False`` is GAFF-Lite (``x + w * x_other``);
-    ``learnable_alpha`` scales each cross-modal term by a learnable scalar
-    (``x_se + alpha * w * x_other``), letting training decide how much the other modality
-    contributes. The disabled parts are identities, so the defaults keep the guide's
-    parameters and state-dict keys.
+    """Fuse two (B, C, H, W) maps into one (B, out, H, W) map: ``merge([x_se + alpha * w *
+    x_other] per modality)``. ``use_se=False`` (GAFF-Lite) and ``learnable_alpha=False`` make
+    those parts identities, so the defaults keep the guide's parameters and state-dict keys.
     """
 
     def __init__(

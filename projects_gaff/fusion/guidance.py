@@ -1,20 +1,17 @@
-"""The WACV 2021 paper's guidance: the inter-modality gates learn where objects are.
-
-In "Guided Attentive Feature Fusion for Multispectral Pedestrian Detection" (Zhang et al.)
-the attention maps are supervised by masks drawn from the ground-truth boxes; the study
-guide's block has no such loss. Here it is optional and off by default
-(MODEL.GAFF.GUIDANCE_WEIGHT 0): for each fused GAFF stage the two gates, averaged over
-channels, are pushed by binary cross-entropy towards the box mask at that stage's resolution.
-"""
+"""The WACV 2021 GAFF paper's guidance loss (README, "Fusion methods"), which the study
+guide's block lacks: the inter-modality gates learn the ground-truth box masks. ``GuidedRCNN``
+is the detector that applies it."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
 
 from ..mit import STAGE_STRIDES
-from .capture import GATE_NAMES, AttentionMaps
+from .capture import GATE_NAMES, AttentionMaps, capture_attention
 
 
 def box_masks(instances: list[Instances], size: tuple[int, int], stride: int) -> torch.Tensor:
@@ -47,3 +44,28 @@ def guidance_loss(maps: AttentionMaps, instances: list[Instances]) -> torch.Tens
     if not terms:
         raise RuntimeError("no inter-modality gate was recorded: is a GAFF stage fused?")
     return torch.stack(terms).mean()
+
+
+@META_ARCH_REGISTRY.register()
+class GuidedRCNN(GeneralizedRCNN):
+    """In training, adds ``loss_guidance`` = MODEL.GAFF.GUIDANCE_WEIGHT x :func:`guidance_loss`
+    of the gates captured in its own forward pass, so the backbone never sees the boxes. With
+    weight 0 it is exactly GeneralizedRCNN."""
+
+    @configurable
+    def __init__(self, *, guidance_weight: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.guidance_weight = guidance_weight
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        return {**super().from_config(cfg), "guidance_weight": cfg.MODEL.GAFF.GUIDANCE_WEIGHT}
+
+    def forward(self, batched_inputs: list[dict]):
+        if not self.training or not self.guidance_weight:
+            return super().forward(batched_inputs)
+        with capture_attention(self.backbone, detach=False) as maps:
+            losses = super().forward(batched_inputs)
+        instances = [x["instances"].to(self.device) for x in batched_inputs]
+        losses["loss_guidance"] = self.guidance_weight * guidance_loss(maps, instances)
+        return losses

@@ -1,9 +1,5 @@
-"""``FUSION_REGISTRY``: the fusion methods by their ``MODEL.FUSION.TYPE`` name.
-
-A method is a class registered under its config name (``@FUSION_REGISTRY.register_as("add")``)
-with a classmethod ``from_spec(spec, channels)``; its ``forward(x_rgb, x_aux)`` returns the
-fused map. Importing :mod:`projects_gaff.fusion` registers every method of this package.
-"""
+"""``FUSION_REGISTRY``: the fusion methods by their ``MODEL.FUSION.TYPE`` name; each is a
+class with ``from_spec(spec, channels)`` whose ``forward(x_rgb, x_aux)`` returns the fused map."""
 
 from __future__ import annotations
 
@@ -17,8 +13,7 @@ T = TypeVar("T", bound=type)
 
 
 class FusionRegistry(Registry):
-    """Detectron2's registry, keyed by the config's short method names ("gaff", "add", ...)
-    rather than by class names."""
+    """Detectron2's registry, keyed by config names ("gaff", "add", ...), not class names."""
 
     def register_as(self, name: str) -> Callable[[T], T]:
         def deco(cls: T) -> T:

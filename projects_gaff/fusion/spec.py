@@ -1,10 +1,5 @@
-"""How each stage fuses: :class:`FusionSpec`, read from the config in one walk by
-:func:`fusion_specs_from_cfg`, and built by :func:`build_fusion`.
-
-*Where* fusion happens is ``MODEL.FUSION.STAGES`` (``MODEL.GAFF.STAGES``, its old name, is
-still accepted); *how* is ``MODEL.FUSION.TYPE``, or ``MODEL.FUSION.STAGE_TYPES`` per MiT
-stage, with the GAFF block's options under ``MODEL.GAFF``.
-"""
+"""How each stage fuses: :class:`FusionSpec`, read and checked from the config by
+:func:`fusion_specs_from_cfg`, built by :func:`build_fusion`."""
 
 from __future__ import annotations
 
@@ -12,10 +7,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import torch
+from detectron2.layers import get_norm
 from torch import nn
 
 from ..mit import MIT_SPECS
-from .projection import ProjectedFusion
 from .registry import FUSION_REGISTRY, NO_FUSION
 
 logger = logging.getLogger(__name__)
@@ -55,6 +51,22 @@ class FusionSpec:
 
 
 GUIDE_GAFF = FusionSpec()
+
+
+class ProjectedFusion(nn.Module):
+    """A fusion block whose map for the FPN is ``out_channels`` wide
+    (``MODEL.GAFF.OUT_CHANNELS``), plus the 1x1 conv + norm back to C for the next MiT stage."""
+
+    def __init__(self, block: nn.Module, channels: int, out_channels: int, norm: str = "BN"):
+        super().__init__()
+        self.block = block
+        self.out_channels = out_channels
+        self.project = nn.Sequential(
+            nn.Conv2d(out_channels, channels, 1, bias=False), get_norm(norm, channels)
+        )
+
+    def forward(self, x_rgb: torch.Tensor, x_aux: torch.Tensor) -> torch.Tensor:
+        return self.block(x_rgb, x_aux)
 
 
 def build_fusion(spec: FusionSpec, channels: int) -> nn.Module:
