@@ -19,17 +19,14 @@ UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.B
 
 
 class StudyCheckpointer(DetectionCheckpointer):
-    """A checkpoint file is either complete or absent: saved to a temporary file, then
-    renamed; ``last_checkpoint`` is updated only after that. Loading uses
-    ``torch.load(weights_only=True)``, so a checkpoint carrying code is refused.
-    """
+    """Checkpoints are complete or absent (temporary file, then rename, then
+    ``last_checkpoint``); loading is ``weights_only``, so one carrying code is refused."""
 
     resumed = False
     _last_saved: tuple[int, str] | None = None  # (iteration, path) of this process's last save
 
     def save(self, name: str, tag_last: bool = True, **extra) -> None:
-        """Detectron2's ``save``, atomic; ``model_final`` is a hard link to the periodic
-        checkpoint of the same iteration when this process just wrote one (no second copy)."""
+        """``model_final`` is a hard link to a periodic checkpoint of the same iteration."""
         if not self.save_dir or not self.save_to_disk:
             return
         if name == FINAL_MODEL and self._last_saved is not None:
@@ -63,7 +60,6 @@ class StudyCheckpointer(DetectionCheckpointer):
             self.tag_last_checkpoint(f"{name}.pth")
 
     def publish_link(self, source: str, name: str) -> None:
-        """``save_dir/name`` := a hard link to ``source``, replaced atomically."""
         tmp = os.path.join(self.save_dir, f".{name}.link")
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -71,25 +67,23 @@ class StudyCheckpointer(DetectionCheckpointer):
         os.replace(tmp, os.path.join(self.save_dir, name))
 
     def prune(self, keep: int) -> None:
-        """Delete all but the newest ``keep`` periodic checkpoints (``model_final.pth`` and
-        ``best_model.pth`` are hard links and keep their data). Scans the folder, so files
-        written before a resume are pruned too."""
+        """All but the newest ``keep`` periodic checkpoints, found by scanning the folder (so
+        those written before a resume too)."""
         for path in self._periodic_files()[keep:]:
             self.logger.info("Removing old checkpoint %s", path)
             os.unlink(path)
 
     def _periodic_files(self) -> list[str]:
-        """Periodic checkpoints, newest first."""
         pattern = os.path.join(self.save_dir, periodic_checkpoint(0).replace("0000000", "[0-9]*"))
         return sorted(glob.glob(pattern), reverse=True)
 
     def resume_or_load(self, path: str, *, resume: bool = True) -> dict:
-        """Resume from the newest readable checkpoint: a truncated or corrupt file (a kill
-        or full disk while it was written elsewhere) is logged and the one before it is
-        tried. ``self.resumed`` says whether any training state was restored."""
+        """Resume from the newest readable checkpoint (a truncated one falls back to the one
+        before); ``self.resumed`` says whether any training state was restored."""
         self.resumed = False
         if resume and self.has_checkpoint():
-            for candidate in self._resume_candidates():
+            tagged = self.get_checkpoint_file()
+            for candidate in dict.fromkeys([tagged, *self._periodic_files()]):
                 try:
                     checkpoint = self.load(candidate)
                 except UNREADABLE as error:
@@ -105,13 +99,8 @@ class StudyCheckpointer(DetectionCheckpointer):
             )
         return self.load(path, checkpointables=[])
 
-    def _resume_candidates(self) -> list[str]:
-        """The tagged last checkpoint, then the periodic ones, newest first."""
-        tagged = self.get_checkpoint_file()
-        return list(dict.fromkeys([tagged, *self._periodic_files()]))
-
     def save_best(self, **extra) -> None:
-        """``best_model.pth``: a full checkpoint that ``--resume`` never picks up by itself."""
+        """A full checkpoint that ``--resume`` never picks up by itself."""
         self.save(BEST_MODEL, tag_last=False, **extra)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:

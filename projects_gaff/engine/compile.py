@@ -1,14 +1,10 @@
 """Opt-in ``torch.compile`` of the two-stream encoder (``MODEL.COMPILE.*``).
 
-Only the bottom-up backbone (both MiT streams and the fusion blocks) is compiled: it is a
-static graph of many small memory-bound ops (LayerNorm, GELU, token <-> map copies) that a
-compiler can fuse, while the detector heads have data-dependent shapes. Shapes are static
-(``dynamic=False``): inductor's dynamic-shape path failed on this model in torch 2.14
-(``cannot determine truth value of Relational``). Each padded input size, train/eval mode
-and grad/no-grad combination is compiled once; a run meets a few dozen at most (multi-scale
-training sizes x orientations, plus evaluation), so the recompile limit is raised from
-torch's 8, past which it would silently run eager. ``nn.Module.compile`` works in place, so
-parameter names, checkpoints and DDP are unchanged.
+Only the bottom-up backbone is compiled (many small fusable ops; the heads have
+data-dependent shapes), in place, so parameter names and checkpoints are unchanged.
+``dynamic=False``: inductor's dynamic shapes failed on this model in torch 2.14. A run meets
+a few dozen input sizes and modes, so the recompile limit is raised from torch's 8, past
+which it would silently run eager.
 """
 
 from __future__ import annotations
@@ -26,8 +22,6 @@ INDUCTOR_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotun
 
 
 def compile_backbone(model: nn.Module, cfg: CfgNode) -> nn.Module:
-    """Compile ``model.backbone.bottom_up`` in place when MODEL.COMPILE.ENABLED; return
-    ``model``. The first step at each input size pays the compilation (minutes on a CPU)."""
     if not cfg.MODEL.COMPILE.ENABLED:
         return model
     backend, mode = cfg.MODEL.COMPILE.BACKEND, cfg.MODEL.COMPILE.MODE
@@ -56,18 +50,13 @@ def compile_backbone(model: nn.Module, cfg: CfgNode) -> nn.Module:
 
 
 def is_compiled(module: nn.Module) -> bool:
-    """Whether ``module`` or one of its submodules runs through ``torch.compile``."""
     return any(_compiled_call(m) is not None for m in module.modules())
 
 
 @contextmanager
 def eager(module: nn.Module) -> Iterator[nn.Module]:
-    """Run ``module``'s compiled submodules eagerly inside the block.
-
-    fvcore counts flops with ``torch.jit.trace``, which refuses dynamo-compiled code even
-    under ``torch.compiler.set_stance("force_eager")``; detaching the compiled call (a
-    private attribute of ``nn.Module.compile``) is the one way around it.
-    """
+    """Run ``module``'s compiled submodules eagerly inside the block: fvcore's
+    ``torch.jit.trace`` refuses compiled code even under ``set_stance("force_eager")``."""
     compiled = [(m, _compiled_call(m)) for m in module.modules() if _compiled_call(m)]
     for m, _ in compiled:
         m._compiled_call_impl = None

@@ -11,37 +11,33 @@ from collections.abc import Callable, Iterable
 
 import torch
 from detectron2.config import CfgNode
+from detectron2.data import build_detection_test_loader
 from detectron2.evaluation import COCOEvaluator, DatasetEvaluator, DatasetEvaluators
 from detectron2.evaluation.evaluator import inference_context
 from detectron2.utils import comm
 
+from ..data import GAFFDatasetMapper
+from ..evaluation.evaluator import MissRateEvaluator
 from ..run_files import COCO_KEYS, INFERENCE_DIR, MISS_RATE_PREFIX
-from .inference_loader import build_test_loader
 
 WARMUP_BATCHES = 2  # left out of the FPS: first calls pay for allocation and kernel choice
 logger = logging.getLogger(__name__)
 
 
-def _coco(dataset_name: str, output_dir: str | None) -> DatasetEvaluator:
-    return COCOEvaluator(dataset_name, tasks=("bbox",), distributed=True, output_dir=output_dir)
-
-
-def _miss_rate(dataset_name: str, output_dir: str | None) -> DatasetEvaluator:
-    from ..evaluation import MissRateEvaluator  # numpy-only; imported when asked for
-
-    return MissRateEvaluator(dataset_name, output_dir=output_dir)
-
-
-# TEST.EVALUATORS names -> factory(dataset_name, output_dir). Each evaluator's ``evaluate()``
-# returns {"bbox": {COCO keys}} or {"<name>": {"MR_...": value}}; see :func:`flat_metrics`.
+# TEST.EVALUATORS names -> factory(dataset_name, output_dir); see :func:`flat_metrics`.
 EVALUATORS: dict[str, Callable[[str, str | None], DatasetEvaluator]] = {
-    "coco": _coco,
-    "miss_rate": _miss_rate,
+    "coco": lambda name, out: COCOEvaluator(name, ("bbox",), distributed=True, output_dir=out),
+    "miss_rate": MissRateEvaluator,
 }
 
 
+def build_test_loader(cfg: CfgNode, dataset_name: str) -> Iterable[list[dict]]:
+    """``dataset_name``'s frames at test-time geometry, in order, one per batch."""
+    mapper = GAFFDatasetMapper(cfg, is_train=False)
+    return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+
 def build_evaluator(cfg: CfgNode, dataset_name: str, output_dir: str | None = None):
-    """The evaluators TEST.EVALUATORS names, as one Detectron2 ``DatasetEvaluators``."""
     names = list(cfg.TEST.EVALUATORS)
     unknown = [n for n in names if n not in EVALUATORS]
     if unknown or not names:
@@ -51,27 +47,23 @@ def build_evaluator(cfg: CfgNode, dataset_name: str, output_dir: str | None = No
     return DatasetEvaluators([EVALUATORS[n](dataset_name, output_dir) for n in names])
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def evaluate_detector(
     model: torch.nn.Module, loader: Iterable, evaluator: DatasetEvaluator, dataset_name: str
 ) -> dict:
-    """The evaluator's metrics as one flat dict (:func:`flat_metrics`), plus ``frames`` and
-    pure-inference FPS (model time only, synchronised, after the first batches).
-    Empty on every process but the main one."""
+    """Flat metrics, ``frames`` and model-only FPS (synchronised, after the first batches);
+    {} off rank 0. Not ``inference_on_dataset``: that one counts 5 warm-up batches, and the
+    FPS of past runs counts 2."""
     evaluator.reset()
     device = next(model.parameters()).device
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda _: None
     compute, timed, frames, detections = 0.0, 0, 0, 0
     with inference_context(model):
         for index, inputs in enumerate(loader):
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             outputs = model(inputs)
-            _sync(device)
+            sync(device)
             if index >= WARMUP_BATCHES:
                 compute += time.perf_counter() - start
                 timed += len(inputs)
@@ -93,8 +85,7 @@ def evaluate_detector(
 
 
 def flat_metrics(results: dict) -> dict:
-    """COCO's box metrics (Detectron2's 0-100 scale) and every ``MR_*`` miss rate found in
-    the evaluators' results, NaN -> None."""
+    """COCO's box metrics (0-100) and every ``MR_*`` miss rate; NaN -> None."""
     metrics = {}
     if "bbox" in results:
         metrics.update({k: _finite_or_none(results["bbox"].get(k)) for k in COCO_KEYS})
@@ -106,36 +97,25 @@ def flat_metrics(results: dict) -> dict:
 
 
 def evaluate_splits(cfg: CfgNode, model: torch.nn.Module) -> dict:
-    """Metrics (and inference FPS) of ``model`` on DATASETS.VAL and DATASETS.TEST."""
     results = {}
     for split, names in (("val", cfg.DATASETS.VAL), ("test", cfg.DATASETS.TEST)):
         for name in names:
-            out_dir = inference_dir(cfg, name)
+            evaluator = build_evaluator(cfg, name, inference_dir(cfg, name))
             key = split if len(names) == 1 else f"{split}/{name}"
-            results[key] = evaluate_detector(
-                model,
-                build_test_loader(cfg, name),
-                build_evaluator(cfg, name, out_dir),
-                name,
-            )
-    test = results.get("test", {})
-    results["inference_fps"] = test.get("inference_fps")
+            results[key] = evaluate_detector(model, build_test_loader(cfg, name), evaluator, name)
+    results["inference_fps"] = results.get("test", {}).get("inference_fps")
     return results
 
 
 def inference_dir(cfg: CfgNode, dataset_name: str) -> str:
-    """Where the evaluators of ``dataset_name`` write their files."""
     return os.path.join(cfg.OUTPUT_DIR, INFERENCE_DIR, dataset_name)
 
 
 @torch.no_grad()
 def validation_loss(model: torch.nn.Module, loader: Iterable, seed: int = 0) -> dict[str, float]:
-    """Mean detection losses on annotated frames without changing any training state.
-
-    The detector must be in training mode to return losses; the backbone is put in eval
-    mode meanwhile so that BatchNorm statistics and stochastic depth stay untouched, and
-    the RPN/ROI sampling uses its own seeded RNG so the training RNG stream is unchanged.
-    """
+    """Mean detection losses, leaving the training state alone: the detector in train mode
+    (to return losses) but the backbone in eval mode (BatchNorm, stochastic depth), and the
+    RPN/ROI sampling on a forked, seeded RNG."""
     module = model.module if hasattr(model, "module") else model
     was_training = module.training
     module.train()
@@ -156,11 +136,8 @@ def validation_loss(model: torch.nn.Module, loader: Iterable, seed: int = 0) -> 
     batches = sum(n for _, n in gathered)
     if not batches:
         return {}
-    totals: dict[str, float] = defaultdict(float)
-    for rank_sums, _ in gathered:
-        for name, value in rank_sums.items():
-            totals[name] += value
-    losses = {name: total / batches for name, total in totals.items()}
+    names = dict.fromkeys(name for rank_sums, _ in gathered for name in rank_sums)
+    losses = {n: sum(rank_sums.get(n, 0.0) for rank_sums, _ in gathered) / batches for n in names}
     losses["total_loss"] = sum(losses.values())
     return losses
 

@@ -1,8 +1,4 @@
-"""The study's hooks: step clock, RNG state, validation, periodic and best checkpoints.
-
-Each does one job in Detectron2's hook order (see ``GAFFTrainer.build_hooks``); their state
-travels inside the trainer checkpoint, so ``--resume`` continues exactly.
-"""
+"""The study's hooks; their state travels in the trainer checkpoint, so a resume is exact."""
 
 from __future__ import annotations
 
@@ -29,21 +25,19 @@ IS_BEST = "is_best"  # storage scalar, 1 at the iteration whose checkpoint becam
 
 
 def peak_memory_mb() -> float:
-    """Peak CUDA memory allocated by this process, or its peak RSS on the CPU."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def evaluates_at(iteration: int, period: int, max_iter: int) -> bool:
-    """Whether validation runs after ``iteration``: every ``period`` and after the last."""
     done = iteration + 1
     return done == max_iter or (period > 0 and done % period == 0)
 
 
 class TrainingClock(HookBase):
-    """Per-step ``step_time`` and ``peak_memory_mb`` scalars, and the training time summed
-    over the steps of every attempt (validation and checkpoints excluded)."""
+    """Step time and peak memory per step; training time summed over every attempt's steps
+    (validation and checkpoints excluded)."""
 
     def __init__(self):
         self.train_seconds = 0.0
@@ -66,23 +60,18 @@ class TrainingClock(HookBase):
 
 
 class RNGState(HookBase):
-    """Saves the global torch / Python / numpy RNG states in the checkpoint and restores
-    them before a resumed run's first step, so random augmentation and sampling continue."""
+    """The global RNG states, checkpointed and restored before a resumed run's first step."""
 
     _to_restore: dict | None = None
 
     def state_dict(self) -> dict:
-        np_state = np.random.get_state()
+        name, key, *rest = np.random.get_state()
         return {
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
             "rng_python": random.getstate(),
             # weights_only checkpoints hold tensors, not numpy arrays
-            "rng_numpy": (
-                np_state[0],
-                torch.from_numpy(np_state[1].astype(np.int64)),
-                *np_state[2:],
-            ),
+            "rng_numpy": (name, torch.from_numpy(key.astype(np.int64)), *rest),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -101,9 +90,8 @@ class RNGState(HookBase):
 
 
 class ValidationHook(hooks.EvalHook):
-    """Detectron2's ``EvalHook``, except that the last evaluation runs after the last step
-    rather than in ``after_train``: the last epoch's row, best-model decision and
-    checkpoint then come in the same order as every other epoch's."""
+    """``EvalHook`` with the last evaluation after the last step, not in ``after_train``, so
+    the last epoch's row, best-model decision and checkpoint come in the usual order."""
 
     def __init__(self, eval_period: int, eval_function: Callable[[], dict]):
         super().__init__(eval_period, eval_function, eval_after_train=False)
@@ -114,32 +102,20 @@ class ValidationHook(hooks.EvalHook):
 
 
 class StudyBestCheckpointer(hooks.BestCheckpointer):
-    """Detectron2's ``BestCheckpointer`` for the study's select metric (TEST.SELECT_METRIC,
-    maximised, or minimised for miss rates), with three differences:
+    """``BestCheckpointer`` on TEST.SELECT_METRIC, decided right after validation so the CSV
+    row and the checkpoint carry it; :meth:`publish` then hard-links best_model.pth (redone on
+    resume after a kill). Ties keep the first; without a metric the latest validated wins."""
 
-    - the decision is made right after validation, before the CSV row and the periodic
-      checkpoint, so both carry it (``is_best`` scalar; the best-so-far is in the
-      checkpoint); ``best_model.pth`` is then published by :meth:`publish`, called by
-      :class:`StudyPeriodicCheckpointer` once that checkpoint is on disk: a hard link to it,
-      not a second copy;
-    - a kill between the checkpoint and the link is repaired on resume (``before_train``);
-    - without a validation metric (no val split) the latest validated epoch is the best, with
-      a warning; epochs without validation are never the best.
-    Ties keep the first epoch.
-    """
-
-    def __init__(self, eval_period: int, checkpointer: StudyCheckpointer, metric: str):
+    def __init__(
+        self, eval_period: int, checkpointer: StudyCheckpointer, metric: str, iters_per_epoch: int
+    ):
         mode = "min" if lower_is_better(metric) else "max"
         super().__init__(eval_period, checkpointer, VAL_PREFIX + metric, mode, BEST_MODEL)
         self.metric = metric
         self.best_epoch = 0
-        self._iters_per_epoch = 1
+        self._iters_per_epoch = iters_per_epoch
         self._to_publish: int | None = None
         self._warned = False
-
-    def attach(self, iters_per_epoch: int) -> StudyBestCheckpointer:
-        self._iters_per_epoch = iters_per_epoch
-        return self
 
     @property
     def best_iteration(self) -> int:
@@ -158,14 +134,29 @@ class StudyBestCheckpointer(hooks.BestCheckpointer):
         self.best_iter = None if state["best_iteration"] < 0 else state["best_iteration"]
 
     def before_train(self) -> None:
-        self._reconcile()
+        # After a kill between a checkpoint and its best_model.pth link, redo the link.
+        described = self._folder / f"{BEST_MODEL}.json"
+        if self.best_iter is None or (
+            described.is_file() and json.loads(described.read_text())["iteration"] == self.best_iter
+        ):
+            return
+        if (self._folder / periodic_checkpoint(self.best_iter)).is_file():
+            logger.info("Restoring best_model.pth from iteration %d", self.best_iter)
+            self._publish(self.best_iter)
+        else:
+            logger.warning(
+                "best_model.pth does not match the best epoch %d (iteration %d) and that "
+                "checkpoint is gone; the next better epoch will replace it",
+                self.best_epoch,
+                self.best_iter,
+            )
 
     def after_step(self) -> None:
         if evaluates_at(self.trainer.iter, self._period, self.trainer.max_iter):
             self._best_checking()
 
     def after_train(self) -> None:
-        """Decided after the last step already (see :class:`ValidationHook`)."""
+        pass  # decided after the last step already
 
     def _best_checking(self) -> None:
         iteration = self.trainer.iter
@@ -190,19 +181,16 @@ class StudyBestCheckpointer(hooks.BestCheckpointer):
             self._to_publish = iteration
         self.trainer.storage.put_scalar(IS_BEST, int(better), smoothing_hint=False)
 
-    # ---- best_model.pth ------------------------------------------------------------
     @property
     def _folder(self) -> Path:
         return Path(self._checkpointer.save_dir)
 
     def publish(self) -> None:
-        """Link ``best_model.pth`` to the checkpoint just written, if it became the best."""
         if self._to_publish is not None:
             self._publish(self._to_publish)
             self._to_publish = None
 
     def _publish(self, iteration: int) -> None:
-        """``best_model.pth`` := the checkpoint of ``iteration``, plus ``best_model.json``."""
         source = self._folder / periodic_checkpoint(iteration)
         if not source.is_file() and iteration == self.trainer.max_iter - 1:
             source = self._folder / f"{FINAL_MODEL}.pth"
@@ -210,39 +198,14 @@ class StudyBestCheckpointer(hooks.BestCheckpointer):
             self._checkpointer.publish_link(str(source), f"{BEST_MODEL}.pth")
         else:
             self._checkpointer.save_best(iteration=iteration)
-        record = {
-            "iteration": iteration,
-            "epoch": self.best_epoch,
-            f"val_{self.metric}": (self.best_metric),
-        }
+        record = {"iteration": iteration, "epoch": self.best_epoch}
+        record[f"val_{self.metric}"] = self.best_metric
         atomic_write_json(self._folder / f"{BEST_MODEL}.json", record)
-
-    def _reconcile(self) -> None:
-        """After a kill between a checkpoint and its best_model.pth, redo the link."""
-        if self.best_iter is None:
-            return
-        described = self._folder / f"{BEST_MODEL}.json"
-        if described.is_file() and json.loads(described.read_text())["iteration"] == (
-            self.best_iter
-        ):
-            return
-        if (self._folder / periodic_checkpoint(self.best_iter)).is_file():
-            logger.info("Restoring best_model.pth from iteration %d", self.best_iter)
-            self._publish(self.best_iter)
-        else:
-            logger.warning(
-                "best_model.pth does not match the best epoch %d (iteration %d) and that "
-                "checkpoint is gone; the next better epoch will replace it",
-                self.best_epoch,
-                self.best_iter,
-            )
 
 
 class StudyPeriodicCheckpointer(hooks.PeriodicCheckpointer):
-    """Detectron2's ``PeriodicCheckpointer`` hook; then ``best_model.pth`` is linked to the
-    new checkpoint (``best.publish``) and all but the newest ``keep`` periodic checkpoints
-    are deleted (SOLVER.CHECKPOINTS_TO_KEEP; best_model.pth and model_final.pth are links,
-    so the default 1 keeps the best and the last model on disk)."""
+    """Then links best_model.pth and keeps the newest ``keep`` periodic checkpoints (the best
+    and final models are hard links, so they survive)."""
 
     def __init__(
         self, checkpointer: StudyCheckpointer, period: int, keep: int, best: StudyBestCheckpointer

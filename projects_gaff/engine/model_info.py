@@ -56,15 +56,22 @@ def count_gflops(model: nn.Module, channels: int, height: int, width: int) -> fl
         model.train(was_training)
 
 
+def architecture(cfg) -> dict:
+    """The fields that name the architecture, shared by model_info.json and config.json."""
+    return {
+        "backbone": cfg.MODEL.MIT.NAME,
+        "gaff_stages": list(fusion_stages(cfg)),
+        "fusion_type": cfg.MODEL.FUSION.TYPE,
+        "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
+        "fusion_late": cfg.MODEL.FUSION.LATE,
+    }
+
+
 def model_info(model: nn.Module, cfg) -> dict:
     h, w = cfg.TEST.FLOPS_INPUT_SIZE
     return {
         "parameters": parameter_breakdown(model),
         "gflops": count_gflops(model, len(cfg.MODEL.PIXEL_MEAN), h, w),
         "gflops_input_size": [h, w],
-        "backbone": cfg.MODEL.MIT.NAME,
-        "gaff_stages": list(fusion_stages(cfg)),
-        "fusion_type": cfg.MODEL.FUSION.TYPE,
-        "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
-        "fusion_late": cfg.MODEL.FUSION.LATE,
+        **architecture(cfg),
     }

@@ -1,9 +1,7 @@
 """A warning, at the start of training, when MODEL.PIXEL_MEAN/STD do not fit the data.
 
-A channel normalised with another dataset's statistics can reach values of ~20 (the demo
-set's event mean 1.0 / std 11.4 on LLVIP's event mean 76 / std 91), and training then
-diverges with nothing pointing at the cause. The check measures the model's input
-channels on a few frames, as the model will see them, and compares.
+Another dataset's statistics can put a channel at ~20 (the demo set's event mean 1.0 / std
+11.4 on LLVIP's mean 76 / std 91), and training then diverges with no visible cause.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from detectron2.utils import comm
 
 from ..data import CHANNELS, channel_indices
 from ..data.sample_rng import forked_global_rngs
-from .inference_loader import build_test_loader
+from .evaluation import build_test_loader
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +26,8 @@ STD_RANGE = (0.2, 5.0)
 
 
 class NormalisationCheck(HookBase):
-    """Measures each input channel over the first ``batches`` batches of ``loader`` (lists
-    of dicts with a CHW ``"image"`` on the 0-255 scale, as the mappers produce them) and
-    logs a warning for every channel whose normalised mean is beyond ±3 or whose normalised
-    std is outside [0.2, 5], naming the channel, the measured and configured values and
-    ``tools/dataset_summary.py``. Rank 0 only. The Python, NumPy and torch RNG states are
-    restored afterwards (a DataLoader draws its base seed from torch's, Detectron2's resize
-    draws from NumPy's), so adding the check does not change the training run.
-    """
+    """Measures the input channels on the first ``batches`` batches of ``loader`` (0-255
+    CHW images) on forked RNGs, so that the check does not change the training run."""
 
     def __init__(
         self,
@@ -58,8 +50,7 @@ class NormalisationCheck(HookBase):
 
     @classmethod
     def from_config(cls, cfg: CfgNode, batches: int = 4) -> NormalisationCheck:
-        """On DATASETS.TRAIN[0] through the test loader: the training frames at test-time
-        geometry, in order, without augmentation (so the training RNG is left alone)."""
+        """DATASETS.TRAIN[0] through the test loader: in order, without augmentation."""
         names = [CHANNELS[i] for i in channel_indices(cfg.MODEL.MIT.AUX_CHANNELS)]
         return cls(
             lambda: build_test_loader(cfg, cfg.DATASETS.TRAIN[0]),
@@ -75,7 +66,6 @@ class NormalisationCheck(HookBase):
                 logger.warning(warning)
 
     def measure(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """Per-channel mean and std (0-255 scale) and the number of frames measured."""
         total = np.zeros(len(self.channel_names))
         total_sq = np.zeros(len(self.channel_names))
         pixels = frames = 0
@@ -96,7 +86,6 @@ class NormalisationCheck(HookBase):
         return mean, np.sqrt(np.maximum(total_sq / pixels - mean**2, 0.0)), frames
 
     def check(self) -> list[str]:
-        """One warning per channel that the configured normalisation does not fit."""
         mean, std, frames = self.measure()
         normalised_mean = (mean - self.pixel_mean) / self.pixel_std
         normalised_std = std / self.pixel_std

@@ -41,26 +41,14 @@ def npy_records(paths: Sequence[str | Path]) -> list[dict]:
     records = []
     for index, path in enumerate(files):
         height, width = npy_frame_size(path)
-        records.append(
-            {
-                "file_name": str(path),
-                "image_id": index,
-                "frame_key": path.stem,
-                "height": height,
-                "width": width,
-            }
-        )
+        record = {"file_name": str(path), "image_id": index, "frame_key": path.stem}
+        records.append({**record, "height": height, "width": width})
     return records
 
 
 def side_by_side(frame: np.ndarray, instances: Instances, score_threshold: float) -> np.ndarray:
-    """RGB | thermal | event (the last only when the frame has event data) of an (H, W, 5)
-    frame, each panel captioned, with the kept boxes and their scores drawn on every panel.
-
-    Frames under ``MIN_PANEL_HEIGHT`` px are enlarged by an integer factor (nearest
-    neighbour) so that boxes and scores stay legible; score labels are placed where they
-    do not cover each other.
-    """
+    """Captioned RGB | thermal | event panels (event only when present) with the boxes;
+    small frames are enlarged by an integer factor so boxes and scores stay legible."""
     scale = max(1, math.ceil(MIN_PANEL_HEIGHT / frame.shape[0]))
     enlarge = partial(cv2.resize, dsize=None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     sources = [("RGB", frame[:, :, :3]), ("thermal", np.repeat(frame[:, :, 3:4], 3, axis=2))]
@@ -84,9 +72,8 @@ def side_by_side(frame: np.ndarray, instances: Instances, score_threshold: float
 def _draw_labels(
     panel: np.ndarray, boxes: list[list[int]], scores: list[float]
 ) -> list[tuple[int, int, int, int]]:
-    """Each score just above its box, else just inside it, else below it: the first place
-    that no label drawn before covers (highest scores first); overlapping only if all are.
-    Returns the labels' (x, y, width, height)."""
+    """Each score (highest first) at the first free place of: above its box, inside, below;
+    returns the labels' (x, y, width, height)."""
     taken: list[tuple[int, int, int, int]] = []
     for index in sorted(range(len(scores)), key=lambda i: -scores[i]):
         x0, y0, x1, y1 = boxes[index]
@@ -106,7 +93,6 @@ def _draw_labels(
 
 
 def _draw_text(panel: np.ndarray, text: str, corner: tuple[int, int]) -> None:
-    """``text`` on a dark box whose top-left corner is ``corner``: legible on any image."""
     (width, height), _ = cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)
     x, y = corner
     cv2.rectangle(panel, (x, y), (x + width + 2 * _PAD, y + height + 2 * _PAD), (0, 0, 0), -1)
@@ -115,7 +101,6 @@ def _draw_text(panel: np.ndarray, text: str, corner: tuple[int, int]) -> None:
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
-    """Whether two (x, y, width, height) rectangles intersect."""
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
@@ -127,8 +112,8 @@ def predict_frames(
     score_threshold: float = 0.5,
     max_pngs: int = 50,
 ) -> list[dict]:
-    """Detect on every record; write ``detections.json`` (COCO results, all scores, plus
-    ``file_name``) and up to ``max_pngs`` PNGs of boxes scoring ``score_threshold`` or more."""
+    """``detections.json`` (COCO results, every score, plus ``file_name``) and up to
+    ``max_pngs`` PNGs of the boxes scoring ``score_threshold`` or more."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     records = list(records)

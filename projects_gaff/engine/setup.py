@@ -1,9 +1,9 @@
-"""Config assembly and per-run set-up: the run folder is checked and the run validated
-before anything is written into it; then logs, config files, split record, seeding."""
+"""Config assembly and per-run set-up; nothing is written before the run is validated."""
 
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import yaml
 from detectron2.config import CfgNode, get_cfg
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.utils import comm
 from detectron2.utils.collect_env import collect_env_info
@@ -21,7 +22,6 @@ from detectron2.utils.logger import setup_logger
 from .. import add_gaff_config  # the package import registers the model (PointRend idiom)
 from ..atomic import atomic_write_json, atomic_write_text
 from ..data import register_datasets_from_config, split_manifest
-from ..fusion import fusion_stages
 from ..run_files import (
     CHECKPOINT_DIR,
     CONFIG_JSON,
@@ -36,24 +36,20 @@ from ..run_files import (
     SPLITS,
     TRAINING_LOG,
 )
-from .schedule import resolve_epochs
+from .model_info import architecture
+from .trainer import GAFFTrainer, check_class_count
 
 # A log record with this ``extra`` goes to training.log only, never to the console: the
 # environment dump and tracebacks are for a bug report, the console gets one error line.
 FILE_ONLY = {"file_only": True}
 
-# What a run folder holds besides training.log (appended) and the study's console.log:
-# removed by --overwrite, so that nothing of the replaced run is left to be mistaken for
-# the new one's (a stale last_checkpoint would be resumed).
+# Removed by --overwrite (training.log and console.log stay), so nothing of the replaced
+# run is mistaken for the new one's (a stale last_checkpoint would be resumed).
 _RUN_FILES = (
     CONFIG_YAML, CONFIG_JSON, SPLITS, MODEL_INFO, METRICS_PER_BATCH, METRICS_PER_EPOCH,
     D2_METRICS, FINAL_RESULTS, EVAL_RESULTS, FAILED_RECORD,
 )  # fmt: skip
 _RUN_FOLDERS = (CHECKPOINT_DIR, "inference")
-_TENSORBOARD_PREFIX = "events.out.tfevents."
-
-# Keys that may differ between two configs of one run: where the folder is.
-_LOCATION_KEYS = ("OUTPUT_DIR",)
 
 _MISSING_C = (
     "detectron2._C (Detectron2's compiled operators) is not built here: rotated boxes, "
@@ -67,8 +63,7 @@ class RunFolderError(ValueError):
 
 
 def setup_cfg(config_file: str, opts: list[str] | None = None, resolve: bool = True) -> CfgNode:
-    """Base config + project keys + ``config_file`` + ``opts``; datasets registered; epochs
-    translated into iterations (``resolve``). Unknown keys raise a ValueError naming them."""
+    """Frozen config with datasets registered and (``resolve``) epochs in iterations."""
     cfg = get_cfg()
     add_gaff_config(cfg)
     try:
@@ -86,16 +81,35 @@ def setup_cfg(config_file: str, opts: list[str] | None = None, resolve: bool = T
     return cfg
 
 
+def resolve_epochs(cfg: CfgNode, train_frames: int | None = None) -> CfgNode:
+    """A copy with ITERS_PER_EPOCH set (one optimiser step each, however many micro-batches)
+    and, in epoch mode, MAX_ITER, STEPS and CHECKPOINT_PERIOD from the epoch keys."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    if train_frames is None:
+        train_frames = sum(len(DatasetCatalog.get(name)) for name in cfg.DATASETS.TRAIN)
+    if train_frames == 0:
+        raise ValueError(f"training datasets {list(cfg.DATASETS.TRAIN)} contain no frames")
+    batch = cfg.SOLVER.IMS_PER_BATCH
+    if batch % cfg.SOLVER.ACCUM_STEPS:
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH={batch} is not divisible by SOLVER.ACCUM_STEPS="
+            f"{cfg.SOLVER.ACCUM_STEPS}; choose a batch that splits into equal micro-batches"
+        )
+    ipe = math.ceil(train_frames / batch)
+    cfg.SOLVER.ITERS_PER_EPOCH = ipe
+    if cfg.SOLVER.EPOCHS > 0:
+        cfg.SOLVER.MAX_ITER = cfg.SOLVER.EPOCHS * ipe
+        cfg.SOLVER.STEPS = tuple(e * ipe for e in cfg.SOLVER.STEP_EPOCHS if e < cfg.SOLVER.EPOCHS)
+        cfg.SOLVER.CHECKPOINT_PERIOD = ipe
+    cfg.freeze()
+    return cfg
+
+
 def study_fields(cfg: CfgNode) -> dict:
     """The experiment's settings in the study guide's vocabulary (``config.json``)."""
-    from .trainer import GAFFTrainer
-
     return {
-        "backbone": cfg.MODEL.MIT.NAME,
-        "gaff_stages": list(fusion_stages(cfg)),
-        "fusion_type": cfg.MODEL.FUSION.TYPE,
-        "fusion_stage_types": list(cfg.MODEL.FUSION.STAGE_TYPES),
-        "fusion_late": cfg.MODEL.FUSION.LATE,
+        **architecture(cfg),
         "se_reduction": cfg.MODEL.GAFF.SE_REDUCTION,
         "inter_mode": cfg.MODEL.GAFF.INTER_MODE,
         "inter_shared": cfg.MODEL.GAFF.INTER_MODE == "shared",
@@ -126,9 +140,8 @@ def study_fields(cfg: CfgNode) -> dict:
 
 
 def previous_config(out: str | Path) -> dict | None:
-    """The config of the run whose results ``out`` holds (final results, a checkpoint or
-    metric rows), as a nested dict; None for a new folder or one without results (a run
-    that failed before training is not worth protecting), {} when its config is lost."""
+    """The config of the run whose results ``out`` holds; None without results (a run that
+    failed before training is not worth protecting), {} when its config is lost."""
     out = Path(out)
     checkpoints = out / CHECKPOINT_DIR
     has_results = (
@@ -145,12 +158,12 @@ def previous_config(out: str | Path) -> dict | None:
 
 
 def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``KEY: old -> new`` for every key set in both configs to different values. Keys only
-    one side has (added or removed by a newer version of the code) do not count."""
+    """``KEY: old -> new``; keys only one side has (another code version) and OUTPUT_DIR
+    do not count."""
     differences = []
     for key in sorted(old.keys() & new.keys()):
         name = f"{prefix}{key}"
-        if name in _LOCATION_KEYS:
+        if name == "OUTPUT_DIR":
             continue
         if isinstance(old[key], dict) and isinstance(new[key], dict):
             differences += config_differences(old[key], new[key], f"{name}.")
@@ -162,9 +175,8 @@ def config_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 def check_run_folder(
     cfg: CfgNode, resume: bool = False, overwrite: bool = False, eval_only: bool = False
 ) -> list[str]:
-    """Refuse to start a new run in a folder holding another run's results with a different
-    config, unless told to: ``resume`` continues it (differences are returned, to be
-    logged), ``overwrite`` replaces it, ``eval_only`` only adds eval_results.json."""
+    """Refuse a folder holding another config's results unless told to; returns the
+    differences, to be logged."""
     if resume and overwrite:
         raise ValueError("--resume continues the run in OUTPUT_DIR, --overwrite replaces it: "
                          "give one of them")  # fmt: skip
@@ -188,11 +200,8 @@ def check_run_folder(
 
 
 def validate_run(cfg: CfgNode) -> dict[str, Any]:
-    """Build what the run needs before anything is written, so that a mistake leaves the
-    run folder as it was: the model (on the CPU, with MODEL.MIT.WEIGHTS loaded), its
-    optimizer, and every dataset (returns their split manifest, ``splits.json``)."""
-    from .trainer import GAFFTrainer, check_class_count
-
+    """Build the model (on the CPU), its optimizer and every dataset before anything is
+    written, so a mistake leaves the folder as it was; returns ``splits.json``."""
     check_class_count(cfg)
     GAFFTrainer._use_amp(cfg)  # validates SOLVER.AMP.DTYPE
     on_cpu = cfg.clone()
@@ -204,8 +213,6 @@ def validate_run(cfg: CfgNode) -> dict[str, Any]:
 
 def setting_warnings(cfg: CfgNode) -> list[str]:
     """Settings that are valid but do not do what they seem to."""
-    from .trainer import GAFFTrainer
-
     found = []
     solver = cfg.SOLVER
     if solver.WARMUP_ITERS >= solver.MAX_ITER and solver.WARMUP_FACTOR < 1.0:
@@ -223,13 +230,8 @@ def setting_warnings(cfg: CfgNode) -> list[str]:
 
 
 def setup_run(cfg: CfgNode, args=None) -> logging.Logger:
-    """Detectron2's ``default_setup`` for the study: ``training.log`` (appended on resume),
-    ``config.yaml`` + ``config.json`` + ``splits.json`` in OUTPUT_DIR, seeded RNGs.
-
-    Nothing is written before :func:`check_run_folder` and :func:`validate_run` pass. When
-    validation fails in a folder without a previous run, training.log is started so that
-    the caller can log the traceback there.
-    """
+    """Detectron2's ``default_setup`` for the study. When validation fails in a folder
+    without a previous run, training.log is still started for the traceback."""
     out = Path(cfg.OUTPUT_DIR)
     resume, overwrite, eval_only = (
         bool(getattr(args, flag, False)) for flag in ("resume", "overwrite", "eval_only")
@@ -262,8 +264,8 @@ def setup_run(cfg: CfgNode, args=None) -> logging.Logger:
 
 
 def _start_log(out: Path, args) -> logging.Logger:
-    """training.log for Detectron2's, fvcore's and our loggers; the console shows their
-    progress, and the environment dump and tracebacks go to the file only."""
+    """training.log for Detectron2's, fvcore's and our loggers; FILE_ONLY records skip the
+    console."""
     rank = comm.get_rank()
     if comm.is_main_process():
         out.mkdir(parents=True, exist_ok=True)
@@ -271,10 +273,8 @@ def _start_log(out: Path, args) -> logging.Logger:
         named = setup_logger(str(out / TRAINING_LOG), distributed_rank=rank, name=name,
                              abbrev_name=name[:3])  # fmt: skip
         for handler in named.handlers:
-            if getattr(handler, "stream", None) in (sys.stdout, sys.stderr) and not any(
-                isinstance(f, _FileOnly) for f in handler.filters
-            ):
-                handler.addFilter(_FileOnly())
+            if getattr(handler, "stream", None) in (sys.stdout, sys.stderr):
+                handler.addFilter(_not_file_only)  # added once, however often called
     logger = logging.getLogger("projects_gaff")
     logger.info("Rank %d of %d", rank, comm.get_world_size(), extra=FILE_ONLY)
     logger.info("Environment:\n%s", collect_env_info(), extra=FILE_ONLY)
@@ -287,16 +287,14 @@ def _start_log(out: Path, args) -> logging.Logger:
     return logger
 
 
-class _FileOnly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "file_only", False)
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
 
 
 def _remove_previous_run(out: Path) -> None:
-    """--overwrite: the replaced run's files (training.log is kept and appended to)."""
     for name in _RUN_FILES:
         (out / name).unlink(missing_ok=True)
     for folder in _RUN_FOLDERS:
         shutil.rmtree(out / folder, ignore_errors=True)
-    for events in out.glob(f"{_TENSORBOARD_PREFIX}*"):
+    for events in out.glob("events.out.tfevents.*"):
         events.unlink()

@@ -12,17 +12,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 
 class AccumulatingTrainer(AMPTrainer):
-    """Detectron2's ``AMPTrainer`` with ``accum_steps`` micro-batches per iteration.
-
-    Each iteration averages the gradients of ``accum_steps`` micro-batches, then takes one
-    optimiser step, so the LR schedule and the iteration count refer to optimiser steps.
-    Under DDP only the last micro-batch synchronises gradients. ``amp_dtype`` turns on
-    autocast (CUDA only); float16 enables the gradient scaler, otherwise it is a disabled
-    ``GradScaler`` (a pass-through), so one step serves fp32, bf16 and fp16. AMPTrainer's
-    ``__init__``, metrics writing and scaler checkpointing are used as they are; only the
-    step is ours, because AMPTrainer's takes one batch per step and needs CUDA.
-    Logged losses are the micro-batch means; Detectron2's check stops the run on NaN/inf.
-    """
+    """``AMPTrainer`` averaging ``accum_steps`` micro-batches per optimiser step (DDP syncs on
+    the last). The step is ours because AMPTrainer's takes one batch and needs CUDA; the
+    scaler is a pass-through except in float16, so one step serves fp32, bf16 and fp16."""
 
     def __init__(
         self,

@@ -16,13 +16,20 @@ from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model, hoo
 from detectron2.solver import get_default_optimizer_params
 from detectron2.solver.build import maybe_add_gradient_clipping
 from detectron2.utils import comm
+from detectron2.utils.events import CommonMetricPrinter
 
 from ..atomic import atomic_write_json
 from ..data import GAFFDatasetMapper, build_gaff_augmentation, build_resumable_train_loader
 from ..run_files import CHECKPOINT_DIR, COCO_KEYS, MISS_RATE_PREFIX, MODEL_INFO
 from .checkpoint import StudyCheckpointer
 from .compile import compile_backbone
-from .evaluation import build_evaluator, evaluate_detector, inference_dir, validation_loss
+from .evaluation import (
+    build_evaluator,
+    build_test_loader,
+    evaluate_detector,
+    inference_dir,
+    validation_loss,
+)
 from .hooks import (
     RNGState,
     StudyBestCheckpointer,
@@ -31,7 +38,6 @@ from .hooks import (
     ValidationHook,
     upgrade_hook_state,
 )
-from .inference_loader import build_test_loader
 from .model_info import model_info
 from .normalisation_check import NormalisationCheck
 from .step import AccumulatingTrainer
@@ -41,26 +47,9 @@ AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class GAFFTrainer(DefaultTrainer):
-    """Detectron2's ``DefaultTrainer`` for the study.
-
-    ``cfg`` must already have ``SOLVER.ITERS_PER_EPOCH`` (see :func:`resolve_epochs`).
-    Differences from the default, each through DefaultTrainer's extension points:
-    the 5-channel mapper and the resumable sampler (``build_train_loader``), SGD or AdamW
-    (``build_optimizer``), the evaluators of TEST.EVALUATORS (``build_evaluator``), the
-    study's hooks (``build_hooks``: validation every TEST.EVAL_EPOCHS through ``EvalHook``,
-    the best checkpoint by TEST.SELECT_METRIC, periodic checkpoints with retention) and its
-    writers (``build_writers``: the two CSVs, metrics.json and TensorBoard, both cut back to
-    the checkpoint on resume). The final test evaluation is not the trainer's job: see
-    ``tools/train_net.py`` ``main()`` and :func:`projects_gaff.engine.write_final_results`.
-
-    The constructor is the one place that cannot use ``DefaultTrainer.__init__``: that
-    wraps the model with ``create_ddp_model`` defaults, which pass ``device_ids`` and so
-    refuse a CPU model under DDP (the CPU DDP test), builds the loader before any seed can
-    be kept for an exact resume, and fixes the step class (``AMPTrainer`` only with AMP;
-    gradient accumulation needs :class:`AccumulatingTrainer`) and the checkpointer class
-    (atomic, ``weights_only`` loading). So it assembles the same parts itself, in the same
-    order, through the same builders.
-    """
+    """``DefaultTrainer`` with the study's builders. ``__init__`` is rebuilt because the stock
+    one's DDP wrapping refuses a CPU model, its loader comes before the data seed can be kept
+    for an exact resume, and it fixes the step and checkpointer classes."""
 
     def __init__(self, cfg: CfgNode):
         TrainerBase.__init__(self)
@@ -72,8 +61,7 @@ class GAFFTrainer(DefaultTrainer):
         cfg = self.auto_scale_workers(cfg, comm.get_world_size())
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
-        # Drawn as Detectron2 draws it; saved in checkpoints so that a resume (even with
-        # SEED -1) continues the same stream of frames.
+        # Saved in checkpoints, so that a resume (even with SEED -1) continues the stream.
         self._data_seed = comm.shared_random_seed()
         data_loader = self.build_train_loader(cfg, seed=self._data_seed)
         cpu = {} if cfg.MODEL.DEVICE.startswith("cuda") else {"device_ids": None}
@@ -117,52 +105,34 @@ class GAFFTrainer(DefaultTrainer):
             )
         return cfg.SOLVER.AMP.ENABLED and cfg.MODEL.DEVICE.startswith("cuda")
 
-    # ---- builders ---------------------------------------------------------------
     @classmethod
     def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
-        """Detectron2's model, with the encoder compiled when MODEL.COMPILE.ENABLED."""
         return compile_backbone(super().build_model(cfg), cfg)
 
     @classmethod
     def build_optimizer(cls, cfg: CfgNode, model: torch.nn.Module) -> torch.optim.Optimizer:
+        solver = cfg.SOLVER
         params = get_default_optimizer_params(
             model,
-            base_lr=cfg.SOLVER.BASE_LR,
-            weight_decay_norm=cfg.SOLVER.WEIGHT_DECAY_NORM,
-            bias_lr_factor=cfg.SOLVER.BIAS_LR_FACTOR,
-            weight_decay_bias=cfg.SOLVER.WEIGHT_DECAY_BIAS,
+            base_lr=solver.BASE_LR,
+            weight_decay_norm=solver.WEIGHT_DECAY_NORM,
+            bias_lr_factor=solver.BIAS_LR_FACTOR,
+            weight_decay_bias=solver.WEIGHT_DECAY_BIAS,
         )
-        name = cfg.SOLVER.OPTIMIZER
-        if name == "SGD":
-            optimizer = torch.optim.SGD(
-                params,
-                lr=cfg.SOLVER.BASE_LR,
-                momentum=cfg.SOLVER.MOMENTUM,
-                nesterov=cfg.SOLVER.NESTEROV,
-                weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-            )
-        elif name == "AdamW":
-            optimizer = torch.optim.AdamW(
-                params,
-                lr=cfg.SOLVER.BASE_LR,
-                betas=tuple(cfg.SOLVER.BETAS),
-                weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-            )
-        else:
-            raise ValueError(f"SOLVER.OPTIMIZER {name!r} is not one of ['SGD', 'AdamW']")
+        choices = {
+            "SGD": (torch.optim.SGD, {"momentum": solver.MOMENTUM, "nesterov": solver.NESTEROV}),
+            "AdamW": (torch.optim.AdamW, {"betas": tuple(solver.BETAS)}),
+        }
+        if solver.OPTIMIZER not in choices:
+            raise ValueError(f"SOLVER.OPTIMIZER {solver.OPTIMIZER!r} is not one of {list(choices)}")
+        kind, options = choices[solver.OPTIMIZER]
+        optimizer = kind(params, lr=solver.BASE_LR, weight_decay=solver.WEIGHT_DECAY, **options)
         return maybe_add_gradient_clipping(cfg, optimizer)
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode, start_iter: int = 0, seed: int | None = None):
-        """Micro-batches of the 5-channel mapper, from where iteration ``start_iter`` of an
-        uninterrupted run with shuffling seed ``seed`` would take them (None draws a seed as
-        Detectron2 does; the trainer keeps it in its checkpoints).
-
-        Exact, whatever the number of workers, ranks and accumulation steps, when the
-        training frames share one orientation (all landscape, as in the guide's datasets);
-        with mixed orientations Detectron2's aspect-ratio groups hold back a few frames,
-        which the resumed run takes in a slightly different order.
-        """
+        """The frames an uninterrupted run with ``seed`` would take from ``start_iter`` on
+        (exact when all frames share one orientation: aspect-ratio grouping holds some back)."""
         if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
             raise ValueError(
                 f"DATALOADER.SAMPLER_TRAIN {cfg.DATALOADER.SAMPLER_TRAIN!r}: projects_gaff "
@@ -191,14 +161,11 @@ class GAFFTrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None):
-        """The evaluators TEST.EVALUATORS names ("coco", "miss_rate")."""
         return build_evaluator(cfg, dataset_name, output_folder)
 
     def build_hooks(self) -> list:
-        """Detectron2's order, with the study's hooks: timer and LR schedule; step clock and
-        RNG state; validation (``EvalHook``); the input-normalisation check (before
-        training); the best-model decision; the CSV rows; the periodic checkpoint, which then
-        links best_model.pth; Detectron2's writers."""
+        """Order matters: validation, then the best-model decision, the CSV rows, and the
+        periodic checkpoint (which then links best_model.pth)."""
         cfg = self.cfg
         check_select_metric(cfg)
         ipe = cfg.SOLVER.ITERS_PER_EPOCH
@@ -212,7 +179,9 @@ class GAFFTrainer(DefaultTrainer):
         ]
         if comm.is_main_process():
             ret.append(NormalisationCheck.from_config(cfg))  # warns when PIXEL_MEAN/STD misfit
-            best = StudyBestCheckpointer(eval_period, self.checkpointer, cfg.TEST.SELECT_METRIC)
+            best = StudyBestCheckpointer(
+                eval_period, self.checkpointer, cfg.TEST.SELECT_METRIC, ipe
+            )
             csv = StudyCsvWriter(
                 cfg.OUTPUT_DIR,
                 ipe,
@@ -221,7 +190,7 @@ class GAFFTrainer(DefaultTrainer):
                 COCO_KEYS if "coco" in cfg.TEST.EVALUATORS else (),
             )
             ret += [
-                best.attach(ipe),
+                best,
                 hooks.PeriodicWriter([csv], period=1),
                 StudyPeriodicCheckpointer(
                     self.checkpointer,
@@ -234,10 +203,6 @@ class GAFFTrainer(DefaultTrainer):
         return ret
 
     def build_writers(self) -> list:
-        """Detectron2's default writers, metrics.json and TensorBoard cut back to the
-        checkpoint on resume."""
-        from detectron2.utils.events import CommonMetricPrinter
-
         start = lambda: self.start_iter  # noqa: E731 (known only after resume_or_load)
         return [
             CommonMetricPrinter(self.max_iter),
@@ -245,10 +210,8 @@ class GAFFTrainer(DefaultTrainer):
             ResumedTensorboardWriter(self.cfg.OUTPUT_DIR, start),
         ]
 
-    # ---- validation (the EvalHook's function) -----------------------------------------
     def validate(self) -> dict:
-        """{"val": validation losses and metrics on DATASETS.VAL[0]} (empty without a val
-        split, and on every process but the main one)."""
+        """{"val": losses and metrics on DATASETS.VAL[0]}; {} without one, or off rank 0."""
         if not self.cfg.DATASETS.VAL:
             return {}
         name = self.cfg.DATASETS.VAL[0]
@@ -258,17 +221,14 @@ class GAFFTrainer(DefaultTrainer):
                 self.build_test_loader(self.cfg, name),
             )
         loss_loader, metric_loader = self._val_loaders
-        out_dir = inference_dir(self.cfg, name)
+        evaluator = self.build_evaluator(self.cfg, name, inference_dir(self.cfg, name))
         losses = validation_loss(self.model, loss_loader, seed=self.cfg.SEED)
-        metrics = evaluate_detector(
-            self.model, metric_loader, self.build_evaluator(self.cfg, name, out_dir), name
-        )
-        for not_a_metric in ("frames", "inference_fps"):
-            metrics.pop(not_a_metric, None)
+        metrics = evaluate_detector(self.model, metric_loader, evaluator, name)
         if not comm.is_main_process():
             return {}
         values = {**losses, **metrics}
-        return {"val": {k: v for k, v in values.items() if v is not None}}
+        not_metrics = ("frames", "inference_fps")
+        return {"val": {k: v for k, v in values.items() if v is not None and k not in not_metrics}}
 
     def train(self):
         if comm.is_main_process():
@@ -279,12 +239,11 @@ class GAFFTrainer(DefaultTrainer):
         return super().train()
 
     def hook(self, kind: type):
-        """The registered hook of class ``kind`` (None on processes that lack it)."""
+        """The hook of class ``kind`` (None on ranks that lack it)."""
         return next((h for h in self._hooks if isinstance(h, kind)), None)
 
 
 def check_class_count(cfg: CfgNode) -> None:
-    """The ROI heads must predict exactly the training set's classes."""
     classes = MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("thing_classes", None)
     if classes is not None and len(classes) != cfg.MODEL.ROI_HEADS.NUM_CLASSES:
         raise ValueError(
@@ -295,7 +254,6 @@ def check_class_count(cfg: CfgNode) -> None:
 
 
 def check_select_metric(cfg: CfgNode) -> None:
-    """TEST.SELECT_METRIC must be a metric that one of TEST.EVALUATORS reports."""
     metric, evaluators = cfg.TEST.SELECT_METRIC, list(cfg.TEST.EVALUATORS)
     source = "miss_rate" if metric.startswith(MISS_RATE_PREFIX) else "coco"
     if (source == "coco" and metric not in COCO_KEYS) or source not in evaluators:

@@ -1,5 +1,4 @@
-"""Event writers of a run folder: the study's two CSVs, and Detectron2's metrics.json and
-TensorBoard stream cut back to the checkpoint on resume (one timeline, no repeated rows)."""
+"""Event writers of a run folder, each cut back to the checkpoint on resume (one timeline)."""
 
 from __future__ import annotations
 
@@ -22,16 +21,9 @@ EPOCH_TAIL = ["lr", "epoch_time_s", IS_BEST]
 
 
 class StudyCsvWriter(EventWriter):
-    """``metrics_per_batch.csv`` (one row per iteration: losses, lr, timing) and
-    ``metrics_per_epoch.csv`` (one row per epoch: mean train losses, the validation losses
-    and metrics of that epoch if it was validated, ``is_best``), from Detectron2's
-    ``EventStorage``. Meant for a ``PeriodicWriter`` of period 1 placed after validation and
-    the best-model decision and before the periodic checkpoint, so every row up to a
-    checkpoint is on disk before it. On resume the rows past the checkpoint are dropped.
-
-    The epoch file has a ``val_<key>`` column for each COCO key always, and one for each
-    miss rate once the miss-rate evaluator first reports (the header then grows once).
-    """
+    """metrics_per_batch.csv and metrics_per_epoch.csv from the ``EventStorage``; run every
+    step, before the periodic checkpoint, so every row up to a checkpoint is on disk with it.
+    Miss-rate columns join the epoch header when first reported."""
 
     def __init__(
         self,
@@ -62,24 +54,20 @@ class StudyCsvWriter(EventWriter):
         if iteration <= self._last_write or "total_loss" not in latest:
             return
         self._last_write = iteration
-        if self._epoch_rows is None:
-            self._resume(self._start_iter())
+        if self._epoch_rows is None:  # first write: keep the rows before the start
+            start = self._start_iter()
+            self._keep_batch = lambda r: int(r["iteration"]) < start
+            self._keep_epoch = lambda r: int(r["epoch"]) <= start // self.iters_per_epoch
+            # The kept rows of the epoch in progress feed that epoch's means.
+            self._epoch_rows = [
+                r
+                for r in read_csv(self._batch_path)
+                if self._keep_batch(r) and int(r["epoch"]) == self.epoch_of(start)
+            ]
         row = self._batch_row(iteration, latest)
         self._epoch_rows.append(row)
         if (iteration + 1) % self.iters_per_epoch == 0 or iteration + 1 >= self.max_iter:
             self._write_epoch(iteration, latest)
-
-    def _resume(self, start: int) -> None:
-        """Keep the rows before ``start``; the rows of the epoch in progress feed that
-        epoch's means."""
-        done_epochs = start // self.iters_per_epoch
-        self._keep_batch = lambda r: int(r["iteration"]) < start
-        self._keep_epoch = lambda r: int(r["epoch"]) <= done_epochs
-        self._epoch_rows = [
-            r
-            for r in read_csv(self._batch_path)
-            if self._keep_batch(r) and int(r["epoch"]) == self.epoch_of(start)
-        ]
 
     def _batch_row(self, iteration: int, latest: dict) -> dict:
         loss_names = sorted(k for k in latest if k.startswith("loss_"))
@@ -98,7 +86,7 @@ class StudyCsvWriter(EventWriter):
     def _write_epoch(self, iteration: int, latest: dict) -> None:
         rows = self._epoch_rows
         loss_names = ["total_loss", *sorted(k for k in rows[-1] if k.startswith("loss_"))]
-        train = {f"train_{k}": _mean(float(r[k]) for r in rows) for k in loss_names}
+        train = {f"train_{k}": math.fsum(float(r[k]) for r in rows) / len(rows) for k in loss_names}
         val = {
             "val_" + k[len(VAL_PREFIX) :]: v for k, v in latest.items() if k.startswith(VAL_PREFIX)
         }
@@ -129,12 +117,11 @@ class StudyCsvWriter(EventWriter):
 
 
 class ResumedJSONWriter(JSONWriter):
-    """Detectron2's ``metrics.json`` writer; on a resumed run the lines past the checkpoint
-    (which the killed attempt wrote and this one writes again) are dropped first."""
+    """Drops the lines past the checkpoint (the killed attempt's) before the first write."""
 
     def __init__(self, output_dir: str, start_iter: Callable[[], int], window_size: int = 20):
-        super().__init__(os.path.join(output_dir, D2_METRICS), window_size)
         self._path = os.path.join(output_dir, D2_METRICS)
+        super().__init__(self._path, window_size)
         self._start_iter = start_iter
         self._trimmed = False
 
@@ -146,8 +133,7 @@ class ResumedJSONWriter(JSONWriter):
 
 
 def trim_json_lines(path: str, start_iter: int) -> None:
-    """Keep the JSON lines of iterations before ``start_iter`` (and drop a torn last line).
-    Rewritten in place: the writer's handle is in append mode, so it writes at the new end."""
+    """Keep the lines before ``start_iter``, in place: the writer appends at the new end."""
     if start_iter <= 0 or not os.path.isfile(path):
         return
     with open(path, "r+", encoding="utf-8") as f:
@@ -164,8 +150,7 @@ def trim_json_lines(path: str, start_iter: int) -> None:
 
 
 class ResumedTensorboardWriter(TensorboardXWriter):
-    """Detectron2's TensorBoard writer; on a resumed run its events from the checkpoint on
-    are purged (TensorBoard's ``purge_step``), so the folder shows one timeline."""
+    """Purges the events from the checkpoint on (TensorBoard's ``purge_step``)."""
 
     def __init__(self, output_dir: str, start_iter: Callable[[], int], window_size: int = 20):
         super().__init__(output_dir, window_size)
@@ -182,8 +167,3 @@ def _header(path: Path) -> list[str]:
         return []
     with open(path, encoding="utf-8") as f:
         return f.readline().strip().split(",")
-
-
-def _mean(values) -> float:
-    values = list(values)
-    return math.fsum(values) / len(values) if values else float("nan")

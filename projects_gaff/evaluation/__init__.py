@@ -1,9 +1,5 @@
 """Pedestrian-benchmark evaluation: the log-average miss rate (MR⁻²) and result files.
-
-:mod:`.miss_rate` is the numpy core (no torch), :mod:`.result_files` reads and writes the
-benchmark's ``image_index,x,y,w,h,score`` files, and :class:`MissRateEvaluator` (imported
-lazily, it needs Detectron2) is the ``DatasetEvaluator`` that training and testing use.
-"""
+:class:`MissRateEvaluator` is imported lazily: it needs Detectron2, the rest only numpy."""
 
 from .miss_rate import SETTINGS, SUBSETS, Curve, FrameTruth, Setting, evaluate_miss_rate, summarize
 

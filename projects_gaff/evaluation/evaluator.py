@@ -1,15 +1,7 @@
-"""Detectron2 ``DatasetEvaluator`` for the log-average miss rate (MR⁻²) of pedestrians.
-
-Reads the ground truth from the dataset dicts: per annotation ``height``, ``occlusion`` and
-``ignore`` (the KAIST layout has them), per frame ``daytime`` ("day"/"night"). Layouts
-without them (VOC, YOLO, COCO) get them derived, said once in the log: height from the
-box, occlusion none, ignored only when ``iscrowd``; frames without ``daytime`` count in
-the "all" subset only, and the day / night metrics are then None.
-"""
+"""Detectron2 ``DatasetEvaluator`` for the log-average miss rate (MR⁻²) of pedestrians."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -32,7 +24,6 @@ logger = logging.getLogger(__name__)
 
 
 def person_class(dataset_name: str) -> int:
-    """Index of the class scored as pedestrians: ``person``, or the only class."""
     classes = list(MetadataCatalog.get(dataset_name).get("thing_classes", []))
     if PERSON in classes:
         return classes.index(PERSON)
@@ -48,7 +39,9 @@ def person_class(dataset_name: str) -> int:
 def ground_truth(
     records: Sequence[dict[str, Any]], category: int = 0, dataset: str = "dataset"
 ) -> tuple[list[FrameTruth], dict[str, np.ndarray]]:
-    """Per-frame ground truth and the all / day / night frame masks of dataset dicts."""
+    """Per-frame ground truth and all / day / night masks. Annotations without the KAIST
+    ``height`` / ``occlusion`` / ``ignore`` get the box height, no occlusion and ``iscrowd``;
+    frames without ``daytime`` count in "all" only."""
     truths, derived = [], 0
     for record in records:
         boxes, heights, occlusion, ignore = [], [], [], []
@@ -56,8 +49,7 @@ def ground_truth(
             if ann.get("category_id", 0) != category:
                 continue  # another class: not a pedestrian, neither counted nor ignored
             x0, y0, x1, y1 = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
-            missing = not all(key in ann for key in ("height", "occlusion", "ignore"))
-            derived += missing
+            derived += not all(key in ann for key in ("height", "occlusion", "ignore"))
             boxes.append([x0, y0, x1 - x0, y1 - y0])
             heights.append(ann.get("height", y1 - y0))
             occlusion.append(ann.get("occlusion", 0))
@@ -88,7 +80,6 @@ def ground_truth(
 
 
 def instances_to_detections(instances, category: int) -> np.ndarray:
-    """(M, 5) ``x, y, w, h, score`` of one frame's predicted instances of ``category``."""
     keep = instances.pred_classes == category
     boxes = instances.pred_boxes.tensor[keep].numpy()
     boxes[:, 2:] -= boxes[:, :2]
@@ -96,14 +87,8 @@ def instances_to_detections(instances, category: int) -> np.ndarray:
 
 
 class MissRateEvaluator(DatasetEvaluator):
-    """MR⁻² under the Caltech / KAIST protocol (:mod:`.miss_rate`) of a registered dataset.
-
-    ``evaluate()`` returns ``{"miss_rate": {"MR_<setting>_<subset>": %, ...,
-    "recall_<setting>_<subset>": %}}`` for the settings of :data:`.miss_rate.SETTINGS` and
-    the subsets all / day / night (None where a subset has no frames or persons). With an
-    ``output_dir`` it also writes the metrics and the detections in the benchmark's result
-    format (index = position in the dataset + 1), for ``tools/plot_miss_rate.py``.
-    """
+    """``{"miss_rate": summarize(...)}``; with an ``output_dir`` also the metrics and the
+    detections as a benchmark result file, for ``tools/plot_miss_rate.py``."""
 
     def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True):
         self.dataset_name = dataset_name
@@ -127,19 +112,18 @@ class MissRateEvaluator(DatasetEvaluator):
             gathered = comm.gather(detections, dst=0)
             if not comm.is_main_process():
                 return None
-            detections = dict(itertools.chain.from_iterable(part.items() for part in gathered))
-        records = DatasetCatalog.get(self.dataset_name)
-        unseen = [r["image_id"] for r in records if r["image_id"] not in detections]
-        if unseen:
+            detections = {k: v for part in gathered for k, v in part.items()}
+        everything = DatasetCatalog.get(self.dataset_name)
+        records = [r for r in everything if r["image_id"] in detections]
+        if len(records) < len(everything):
             logger.warning(
                 "%s: %d of %d frames were not run through the model; the miss rate covers "
                 "the %d that were",
                 self.dataset_name,
-                len(unseen),
+                len(everything) - len(records),
+                len(everything),
                 len(records),
-                len(records) - len(unseen),
             )
-            records = [r for r in records if r["image_id"] in detections]
         truths, subsets = ground_truth(records, self.category, self.dataset_name)
         per_frame = [detections[r["image_id"]] for r in records]
         metrics = summarize(evaluate_miss_rate(truths, per_frame, subsets))

@@ -1,17 +1,8 @@
-"""Log-average miss rate (MR⁻²), the pedestrian-detection protocol, in numpy.
+"""Log-average miss rate (MR⁻²), the pedestrian-detection protocol, in numpy (torch-free).
 
 The protocol of Dollár et al. (PAMI 2012, "Pedestrian Detection: An Evaluation of the State
 of the Art") as the KAIST benchmark (Hwang et al., CVPR 2015) runs it, written out in
-``datasets/README.md`` ("Pedestrian benchmarks"). Torch-free, so the command-line tools and
-the analysis can score result files without Detectron2.
-
-Per frame and setting, a ground-truth box becomes an *ignore region* when it is flagged,
-outside the setting's height range or occlusion levels, or crosses the border region.
-Detections (at most 1,000 per frame, all heights) are matched greedily by score: to the best
-unmatched kept box with IoU ≥ 0.5, else to an ignore region by intersection ÷ detection area
-≥ 0.5 (absorbed: neither true nor false positive), else they are false positives. Over a
-subset of frames the miss rate is traced against false positives per image and read at nine
-FPPI reference points; MR⁻² is their geometric mean.
+``datasets/README.md`` ("Pedestrian benchmarks").
 
 Two details decide the last digit, and follow KAIST's public evaluation (the script of
 Kim et al., "MLPD", RA-L 2021) rather than Dollár's MATLAB toolbox: detections are *not*
@@ -40,7 +31,6 @@ BORDER_PX = 5  # ground truth crossing this margin of the image is ignored
 # powers MSDS-RCNN's day MR⁻² reads 10.533 instead of its published 10.54.
 REFERENCE_FPPI = np.array([0.0100, 0.0178, 0.0316, 0.0562, 0.1000, 0.1778, 0.3162, 0.5623, 1.0])
 
-# Labels of matched detections.
 TRUE_POSITIVE, FALSE_POSITIVE, IGNORED = 1, 0, -1
 
 
@@ -84,11 +74,8 @@ class FrameTruth:
 
 @dataclass
 class Curve:
-    """Miss rate against FPPI of one setting on one subset of frames.
-
-    ``fppi`` and ``miss_rate`` are the operating points from the highest score down;
-    ``log_average`` is MR⁻² (0-1), ``recall`` the recall at the last operating point.
-    """
+    """Miss rate against FPPI from the highest score down; ``log_average`` is MR⁻² (0-1),
+    ``recall`` the recall at the last operating point."""
 
     fppi: np.ndarray
     miss_rate: np.ndarray
@@ -99,7 +86,6 @@ class Curve:
 
 
 def flatten_truth(truths: Sequence[FrameTruth]) -> dict[str, np.ndarray]:
-    """All frames' ground truth as flat arrays, with the frame size repeated per box."""
     count = [len(t.boxes) for t in truths]
     return {
         "boxes": np.concatenate([np.reshape(t.boxes, (-1, 4)) for t in truths]).astype(float),
@@ -112,7 +98,7 @@ def flatten_truth(truths: Sequence[FrameTruth]) -> dict[str, np.ndarray]:
 
 
 def kept_truth(truth: dict[str, np.ndarray], setting: Setting) -> np.ndarray:
-    """Mask of the boxes that count (the others become ignore regions), over flat arrays."""
+    """Mask of the boxes that count; the others become ignore regions."""
     x, y, w, h = truth["boxes"].T
     inside = (
         (x >= BORDER_PX)
@@ -152,11 +138,8 @@ class Candidates:
 def candidate_pairs(
     truths: Sequence[FrameTruth], detections: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, Candidates]:
-    """Sorted flat detections (x, y, w, h, score), their frame, and the overlapping pairs.
-
-    Nothing here depends on the setting (detections are not filtered by height; see
-    ``datasets/README.md``), so the pairs are computed once for all settings.
-    """
+    """Sorted flat detections, their frame, and the overlapping pairs, once for all settings
+    (nothing here depends on the setting: detections are not filtered by height)."""
     kept, frame_of, pairs = [], [], []
     det_start = box_start = 0
     for index, (truth, dets) in enumerate(zip(truths, detections, strict=True)):
@@ -181,13 +164,8 @@ def candidate_pairs(
 
 
 def match(candidates: Candidates, kept: np.ndarray, detections: int) -> np.ndarray:
-    """Label each detection TRUE_POSITIVE, FALSE_POSITIVE or IGNORED for one setting.
-
-    In score order per frame, a detection takes the unmatched kept box of highest
-    IoU ≥ 0.5 (ties: the later box, as the reference implementations do); failing that,
-    it is absorbed by an ignore region with intersection ÷ detection area ≥ 0.5 (regions
-    absorb any number); otherwise it is a false positive.
-    """
+    """Label each detection for one setting (datasets/README.md, step 3); IoU ties go to the
+    later box, as in the reference implementations."""
     labels = np.full(detections, FALSE_POSITIVE)
     c = candidates
     region = ~kept[c.box] & (c.ioa >= IOU_THRESHOLD)
@@ -208,11 +186,8 @@ def match(candidates: Candidates, kept: np.ndarray, detections: int) -> np.ndarr
 
 
 def log_average_miss_rate(fppi: np.ndarray, miss_rate: np.ndarray) -> float:
-    """MR⁻² (0-1): geometric mean of the miss rate at the nine reference FPPI.
-
-    At each reference the miss rate of the last operating point with FPPI ≤ the reference
-    is read; before the first operating point (no detection yet) the miss rate is 1.
-    """
+    """MR⁻² (0-1): at each reference FPPI the last operating point at or before it (miss
+    rate 1 before the first)."""
     at = np.searchsorted(fppi, REFERENCE_FPPI, side="right") - 1
     values = np.where(at >= 0, miss_rate[np.maximum(at, 0)] if len(miss_rate) else 1.0, 1.0)
     with np.errstate(divide="ignore"):
@@ -220,7 +195,6 @@ def log_average_miss_rate(fppi: np.ndarray, miss_rate: np.ndarray) -> float:
 
 
 def curve(scores: np.ndarray, labels: np.ndarray, persons: int, frames: int) -> Curve:
-    """Miss rate against FPPI from the scored, labelled detections of a subset of frames."""
     scored = labels != IGNORED
     order = np.argsort(-scores[scored], kind="mergesort")
     labels = labels[scored][order]
@@ -245,13 +219,8 @@ def evaluate_miss_rate(
     subsets: Mapping[str, np.ndarray],
     settings: Mapping[str, Setting] = SETTINGS,
 ) -> dict[str, dict[str, Curve | None]]:
-    """Curves per setting and subset: ``result[setting][subset]``.
-
-    ``detections[i]`` is frame i's (M, 5) array ``x, y, w, h, score``; ``subsets`` maps a
-    name to a boolean mask over frames. A subset without frames, or without any person
-    that counts in a setting, gets None there. Overlaps are computed once; subsets only
-    select frames.
-    """
+    """``result[setting][subset]``, None without frames or persons. ``detections[i]`` is
+    frame i's (M, 5) ``x, y, w, h, score``; ``subsets`` are boolean masks over frames."""
     if len(truths) != len(detections):
         raise ValueError(
             f"{len(truths)} frames of ground truth but {len(detections)} of detections"
@@ -282,23 +251,15 @@ RECALL_PREFIX = "recall_"
 
 
 def metric_name(setting: str, subset: str) -> str:
-    """``MR_<setting>_<subset>``, e.g. ``MR_reasonable_all``."""
     return f"{MISS_RATE_PREFIX}{setting}_{subset}"
 
 
 def summarize(results: Mapping[str, Mapping[str, Curve | None]]) -> dict[str, float | None]:
-    """Flat metrics in percent: ``MR_<setting>_<subset>`` (MR⁻², lower is better) and
-    ``recall_<setting>_<subset>`` (recall at the last operating point); None where the
-    subset has no frames or no person that counts in the setting."""
+    """``MR_<setting>_<subset>`` (all first) and ``recall_<setting>_<subset>``, in percent."""
     metrics: dict[str, float | None] = {}
-    for setting, by_subset in results.items():
-        for subset, result in by_subset.items():
-            metrics[metric_name(setting, subset)] = (
-                None if result is None else 100.0 * result.log_average
-            )
-    for setting, by_subset in results.items():
-        for subset, result in by_subset.items():
-            metrics[f"{RECALL_PREFIX}{setting}_{subset}"] = (
-                None if result is None else 100.0 * result.recall
-            )
+    for prefix, field in ((MISS_RATE_PREFIX, "log_average"), (RECALL_PREFIX, "recall")):
+        for setting, by_subset in results.items():
+            for subset, result in by_subset.items():
+                value = None if result is None else 100.0 * getattr(result, field)
+                metrics[f"{prefix}{setting}_{subset}"] = value
     return metrics

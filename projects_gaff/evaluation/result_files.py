@@ -1,10 +1,5 @@
-"""Pedestrian-benchmark result files: ``image_index,x,y,w,h,score``, one detection a line.
-
-The format of the KAIST benchmark's published detections (``../shared/data/kaist_eval``):
-``image_index`` is the frame's position in the test set's image list plus one (1-based),
-the box is XYWH in pixels. Reading checks every line, since a silently dropped line would
-change a published number.
-"""
+"""KAIST benchmark result files: ``image_index,x,y,w,h,score`` lines, the index 1-based,
+the box XYWH in pixels. Reading checks every line: a dropped one would change a number."""
 
 from __future__ import annotations
 
@@ -20,11 +15,7 @@ FIELDS = ("image_index", "x", "y", "w", "h", "score")
 
 
 def read_results(path: str | Path, frames: int) -> list[np.ndarray]:
-    """Per-frame (M, 5) arrays ``x, y, w, h, score`` of a result file for ``frames`` frames.
-
-    Blank lines are allowed; any other line must hold six numbers with a whole image index
-    in 1..``frames``, finite values and non-negative width and height.
-    """
+    """Per-frame (M, 5) arrays ``x, y, w, h, score`` of a result file for ``frames`` frames."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -71,8 +62,7 @@ def _result_row(where: str, line: str, frames: int) -> tuple[int, list[float]]:
 
 
 def format_results(detections: Sequence[np.ndarray]) -> str:
-    """Result-file text for per-frame (M, 5) ``x, y, w, h, score`` arrays (inverse of
-    :func:`read_results`)."""
+    """The inverse of :func:`read_results`."""
     lines = [
         f"{index},{x:.4f},{y:.4f},{w:.4f},{h:.4f},{score:.8f}"
         for index, frame in enumerate(detections, start=1)

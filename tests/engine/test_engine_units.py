@@ -140,8 +140,8 @@ def _best_hook(folder, metric="AP", eval_period=4, max_iter=12):
 
     from projects_gaff.engine import StudyBestCheckpointer
 
-    hook = StudyBestCheckpointer(eval_period, StudyCheckpointer(_Regression(), str(folder)), metric)
-    hook.attach(iters_per_epoch=4)
+    checkpointer = StudyCheckpointer(_Regression(), str(folder))
+    hook = StudyBestCheckpointer(eval_period, checkpointer, metric, iters_per_epoch=4)
     hook.trainer = SimpleNamespace(max_iter=max_iter, iter=0, storage=None)
     return hook
 

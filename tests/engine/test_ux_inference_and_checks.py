@@ -34,9 +34,7 @@ def _loader(records: list[dict]) -> list[list[dict]]:
     return [mapped[i : i + 2] for i in range(0, len(mapped), 2)]
 
 
-def test_normalisation_check_warns_only_for_the_channel_that_does_not_fit(
-    demo_records, caplog
-):
+def test_normalisation_check_warns_only_for_the_channel_that_does_not_fit(demo_records, caplog):
     stats = channel_statistics(demo_records)
     loader = _loader(demo_records)
     fitting = NormalisationCheck(loader, stats["mean"], stats["std"], NAMES, batches=3)
