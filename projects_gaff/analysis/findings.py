@@ -148,8 +148,8 @@ class Analysis:
         """The study's best configuration on the selection split."""
         return self.config(self.overall_ranking[0].key) if self.overall_ranking else None
 
-    def rank_of(self, config: Configuration, ranks: Sequence[Ranked]) -> Ranked | None:
-        return next((r for r in ranks if r.key == config.key), None)
+    def rank_of(self, config: Configuration | None, ranks: Sequence[Ranked]) -> Ranked | None:
+        return next((r for r in ranks if config and r.key == config.key), None)
 
     def reference(self, method: str) -> Configuration | None:
         """The best run (on the selection split) of a baseline or other method trained with

@@ -1,29 +1,23 @@
 """Training curves (convergence, overfitting, H4): training loss, validation AP and the
-val − train loss gap per epoch, one figure per phase.
-
-Each curve is the mean over a configuration's seeds. Phase 1 has eight curves per panel,
-coloured by stage set; phase 2 has one row of panels per stage set with its eight
-hyper-parameter combinations (colour: inter-shared/merge, solid r4, dashed r8), so a
-24-run phase stays readable.
-"""
+val − train loss gap per epoch, seed means, one figure per phase (phase 2: one row of panels
+per stage set, so a 24-run phase stays readable)."""
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from .findings import Analysis
 from .model import Configuration
 from .stats import loss_gap
-from .style import combo_label, combo_style, figure, save, stage_colour, styled
+from .style import combo_label, combo_style, figure, stage_colour
 
 Row = Mapping[str, float | None]
-
 
 PANELS: tuple[tuple[str, Callable[[Row], float | None]], ...] = (
     ("training loss (total)", lambda row: row.get("train_total_loss")),
@@ -70,8 +64,7 @@ def why_no_curves(configs: Sequence[Configuration | None]) -> str:
     return "no data for it yet"
 
 
-@styled
-def plot_curves_phase1(a: Analysis, path: Path) -> Path | None:
+def plot_curves_phase1(a: Analysis) -> Figure | None:
     rows = [(c, r) for c, r in a.study.phase1() if _has_curves(r)]
     if not rows:
         return None
@@ -85,11 +78,10 @@ def plot_curves_phase1(a: Analysis, path: Path) -> Path | None:
     ]
     fig.legend(handles=handles, loc="outside right upper", title="stage set")
     fig.suptitle("Phase 1 training curves (mean over seeds)")
-    return save(fig, path)
+    return fig
 
 
-@styled
-def plot_curves_phase2(a: Analysis, path: Path) -> Path | None:
+def plot_curves_phase2(a: Analysis) -> Figure | None:
     labels = [
         label
         for label in a.study.phase2_stage_sets
@@ -108,4 +100,4 @@ def plot_curves_phase2(a: Analysis, path: Path) -> Path | None:
     handles = [Line2D([], [], label=combo_label(c), **combo_style(c)) for c in combos]
     fig.legend(handles=handles, loc="outside right upper", title="hyper-parameters")
     fig.suptitle("Phase 2 training curves (mean over seeds), one row per stage set")
-    return save(fig, path)
+    return fig

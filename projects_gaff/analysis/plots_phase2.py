@@ -1,26 +1,24 @@
-"""Phase-2 figures (hyper-parameter tuning): AP over the hyper-parameter grid of each top stage
-set, the main effect of each hyper-parameter, and the r × inter-shared × merge interaction.
-"""
+"""Phase-2 figures: the metric over each stage set's hyper-parameter grid, the paired effect
+of each hyper-parameter (H1–H4), and the r × inter-shared × merge interaction."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ..study.plan import GaffConfig
 from .findings import Analysis, Finding
 from .stats import Estimate, ap, contrast, seed_stats
-from .style import combo_style, figure, save, stage_colour, styled
+from .style import combo_style, figure, stage_colour
 
 _COLUMNS = ((False, False), (False, True), (True, False), (True, True))  # (shared, bottleneck)
 
 
-@styled
-def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
+def plot_phase2_heatmap(a: Analysis) -> Figure | None:
     """One 2 × 4 grid (r × inter-shared/merge) per phase-2 stage set, one colour scale,
     coloured by the reported split. The box marks each set's best cell by the selection
     rule (the selection metric on the selection split), never by the test values shown."""
@@ -44,17 +42,11 @@ def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
         ax.set_facecolor("#e8e8e8")  # missing cells
         for (r, c), value in np.ndenumerate(grid):
             bright = image.norm(value) > 0.45 if a.lower_is_better else image.norm(value) < 0.55
-            dark = not math.isnan(value) and bright
-            text = "missing" if math.isnan(value) else f"{value:.2f}"
-            ax.text(
-                c,
-                r,
-                text,
-                ha="center",
-                va="center",
-                fontsize=10,
-                color="white" if dark else ("gray" if math.isnan(value) else "black"),
-            )
+            if math.isnan(value):
+                text, colour = "missing", "gray"
+            else:
+                text, colour = f"{value:.2f}", "white" if bright else "black"
+            ax.text(c, r, text, ha="center", va="center", fontsize=10, color=colour)
         cell = selected_cell(a, label)
         if cell is not None:
             r, c = cell
@@ -67,7 +59,7 @@ def plot_phase2_heatmap(a: Analysis, path: Path) -> Path | None:
         0.01, -0.04, f"red box: the set's best cell on {sel} {a.metric} (the selection rule)",
         fontsize=9, color="dimgray",
     )  # fmt: skip
-    return save(fig, path)
+    return fig
 
 
 def selected_cell(a: Analysis, label: str) -> tuple[int, int] | None:
@@ -92,8 +84,7 @@ def _grid(a: Analysis, label: str, split: str | None = None) -> np.ndarray:
     return grid
 
 
-@styled
-def plot_main_effects(a: Analysis, path: Path) -> Path | None:
+def plot_main_effects(a: Analysis) -> Figure | None:
     """Each hypothesis' mean paired effect (bar, ± 2 SE when the noise is known) and its
     pairs (dots, coloured by stage set); positive always supports the hypothesis."""
     if all(f.effect.estimate is None for f in a.findings):
@@ -124,7 +115,7 @@ def plot_main_effects(a: Analysis, path: Path) -> Path | None:
     else:
         handles.append(Line2D([], [], ls="", label="seed noise unknown:\nno error bars"))
     fig.legend(handles=handles, loc="outside right upper", title="pairs at stage set")
-    return save(fig, path)
+    return fig
 
 
 def _effect(ax, x: int, finding: Finding, stages: dict) -> list[float]:
@@ -153,8 +144,7 @@ def _tick(finding: Finding) -> str:
     return f"{h.code}: {finding.contrast}\n{agree}\n→ {finding.verdict}{note}"
 
 
-@styled
-def plot_interaction(a: Analysis, path: Path) -> Path | None:
+def plot_interaction(a: Analysis) -> Figure | None:
     """AP against r for is0 and is1, one panel per merge, averaged over the phase-2 stage
     sets that have the cell (error bars ± 2 SE when the seed noise is known)."""
     if not any(a.stats(c) for c in a.study.phase2_configurations()):
@@ -185,7 +175,7 @@ def plot_interaction(a: Analysis, path: Path) -> Path | None:
     fig.suptitle(f"SE reduction × inter-modality attention × merge ({bars})")
     sets = len(a.study.phase2_stage_sets)
     left.set_ylabel(f"{a.split} AP, mean over {sets} stage set{'s' * (sets > 1)}")
-    return save(fig, path)
+    return fig
 
 
 def _cell(a: Analysis, r: int, shared: bool, bottleneck: bool) -> Estimate | None:

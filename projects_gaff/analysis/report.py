@@ -1,16 +1,14 @@
-"""``report.md`` and its PNGs: draw every figure, then write the sections in the study's
-order (status, seed noise, phase 1, phase 2, hypotheses, curves, comparisons,
-recommendation).
-
-A figure with no data yet is not drawn (and an old copy of it is removed), and the report
-says so, so a partial study gives a complete, honest report.
-"""
+"""``report.md`` and its PNGs. A figure with no data yet is not drawn (an old copy of it is
+removed) and the report says so, so a partial study gives a complete, honest report."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+
+import matplotlib
+from matplotlib.figure import Figure
 
 from ..atomic import atomic_write_text
 from ..study.plan import PHASE2_GRID, STAGE_SETS
@@ -27,11 +25,12 @@ from .plots_phase1 import (
 from .plots_phase2 import plot_interaction, plot_main_effects, plot_phase2_heatmap
 from .report_phases import Figures, phase1_section, phase2_section
 from .report_verdicts import comparison_section, hypotheses_section, recommendation_section
-from .stats import EARLIER_SPREAD, Noise
-from .tables import image
+from .stats import EARLIER_SPREAD, SPREAD_SOURCE, Noise
+from .style import DPI, RC
+from .tables import bullets, image
 
 REPORT_NAME = "report.md"
-PLOTS: dict[str, Callable[[Analysis, Path], Path | None]] = {
+PLOTS: dict[str, Callable[[Analysis], Figure | None]] = {
     "phase1_ap": plot_phase1_ap,
     "phase1_ap50_ap75": plot_phase1_ap50_ap75,
     "phase1_sizes": plot_phase1_sizes,
@@ -50,11 +49,14 @@ def write_report(a: Analysis, out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures: Figures = {}
-    for name, plot in PLOTS.items():
-        path = out / f"{name}.png"
-        figures[name] = plot(a, path)
-        if figures[name] is None:
-            path.unlink(missing_ok=True)
+    with matplotlib.rc_context(RC):
+        for name, plot in PLOTS.items():
+            path, fig = out / f"{name}.png", plot(a)
+            if fig is None:
+                path.unlink(missing_ok=True)
+            else:
+                fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
+            figures[name] = None if fig is None else path
     c = conclude(a)
     sections = [
         _header(a),
@@ -77,7 +79,8 @@ def _header(a: Analysis) -> str:
     sel = a.study.selection_split
     lines = [
         "# GAFF ablation study: analysis",
-        f"Source: {a.study.source}. Written {stamp} by `tools/analyze.py`.",
+        f"Source: {a.study.source}. Written {stamp} by `tools/analyze.py`; what each section "
+        'computes and why: README.md, "Analysis".',
         f"All APs are COCO AP on Detectron2's 0–100 scale. Tables, effects and verdicts use "
         f"the **{a.split}** split; rankings and the best configuration use the **{sel}** "
         "split" + (" (the test split never selects a model)." if sel != a.split else "."),
@@ -90,35 +93,28 @@ def _header(a: Analysis) -> str:
             "miss rates in %, lower is better."
         )
     if a.study.notes:
-        lines.append("Notes:\n\n" + "\n".join(f"- {note}" for note in a.study.notes))
+        lines.append("Notes:\n\n" + bullets(a.study.notes))
     return "\n\n".join(lines)
 
 
 def _status(a: Analysis) -> str:
     study = a.study
     planned = study.planned
-    done = [c for c in planned if c in study.grid]
     seeds = sorted({len(c.runs) for c in study.grid.values()})
+    extras = ", ".join(f"{c.label} ({c.method}, {len(c.runs)} seed(s))" for c in study.extras)
     lines = [
-        f"Configurations finished: {len(done)} of {len(planned)} planned "
-        f"(phase 1: {len(STAGE_SETS)} stage sets; phase 2: {len(study.phase2_stage_sets)} "
-        f"stage set(s) × {len(PHASE2_GRID)}, "
-        "whose defaults are phase-1 runs).",
+        f"Configurations finished: {sum(c in study.grid for c in planned)} of {len(planned)} "
+        f"planned (phase 1: {len(STAGE_SETS)} stage sets; phase 2: "
+        f"{len(study.phase2_stage_sets)} stage set(s) × {len(PHASE2_GRID)}, whose defaults are "
+        "phase-1 runs).",
         f"Seeds per configuration: {', '.join(map(str, seeds)) or '0'} finished "
         f"(planned: {study.seeds}).",
+        f"Other runs (baselines, other fusion methods): {extras or 'none found'}.",
     ]
-    if study.extras:
-        extras = ", ".join(f"{c.label} ({c.method}, {len(c.runs)} seed(s))" for c in study.extras)
-        lines.append(f"Other runs (baselines, other fusion methods): {extras}.")
-    else:
-        lines.append("Other runs (baselines, other fusion methods): none found.")
-    text = "## Status\n\n" + "\n".join(f"- {line}" for line in lines)
+    missing = "Nothing is missing: the study is complete."
     if study.missing:
-        text += "\n\nMissing (not finished or not in the source):\n\n"
-        text += "\n".join(f"- {m}" for m in study.missing)
-    else:
-        text += "\n\nNothing is missing: the study is complete."
-    return text
+        missing = "Missing (not finished or not in the source):\n\n" + bullets(study.missing)
+    return f"## Status\n\n{bullets(lines)}\n\n{missing}"
 
 
 def _noise(a: Analysis) -> str:
@@ -129,23 +125,22 @@ def _noise(a: Analysis) -> str:
     ]
     if sel != a.split:
         lines.insert(1, _noise_line(f"{sel} AP", a.selection_noise) + " Used by the rankings.")
-    text = "## Seed noise\n\n" + "\n".join(f"- {line}" for line in lines)
     if a.noise.known:
         sigma = a.noise.sigma
-        text += (
-            f"\n\nTwo configurations with n seeds each differ beyond the noise when their means"
+        scale = (
+            f"Two configurations with n seeds each differ beyond the noise when their means"
             f" differ by more than 2σ√(2/n): {2 * sigma * 2**0.5:.2f} AP with one seed, "
             f"{2 * sigma * (2 / 3) ** 0.5:.2f} with three."
         )
     else:
         low, high = EARLIER_SPREAD
-        text += (
-            "\n\nNo configuration has two seeds, so no difference in this report can be "
+        scale = (
+            "No configuration has two seeds, so no difference in this report can be "
             "checked against seed noise. For scale: the earlier implementation's whole "
-            f"one-seed spread, {low}–{high} AP ({high - low:.1f} points, DESIGN_NOTES §1), is "
+            f"one-seed spread, {low}–{high} AP ({high - low:.1f} points, {SPREAD_SOURCE}), is "
             "about what seed noise alone produces. Rerun with `tools/ablate.py --seeds 3`."
         )
-    return text
+    return f"## Seed noise\n\n{bullets(lines)}\n\n{scale}"
 
 
 def _noise_line(what: str, noise: Noise, digits: int = 2) -> str:
@@ -158,20 +153,16 @@ def _noise_line(what: str, noise: Noise, digits: int = 2) -> str:
 
 
 def _curves(a: Analysis, figures: Figures) -> str:
+    phase1 = why_no_curves([c for _, c in a.study.phase1()])
+    phase2 = why_no_curves(a.study.phase2_configurations())
     return "\n\n".join(
         [
-            "## Training curves (guide §4.3.3)",
+            "## Training curves",
             "Mean over seeds. The right-hand panels show the validation minus training total "
             "loss per epoch: a growing gap is overfitting (H4).",
             image(
-                figures.get("curves_phase1"),
-                "Phase 1: training loss, val AP, val − train loss",
-                why_no_curves([c for _, c in a.study.phase1()]),
+                figures["curves_phase1"], "Phase 1: training loss, val AP, val − train loss", phase1
             ),
-            image(
-                figures.get("curves_phase2"),
-                "Phase 2: one row per stage set",
-                why_no_curves(a.study.phase2_configurations()),
-            ),
+            image(figures["curves_phase2"], "Phase 2: one row per stage set", phase2),
         ]
     )

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from pathlib import Path
+from statistics import fmean
 
 from ..markdown import markdown_table
 from ..study.plan import GaffConfig
@@ -16,31 +16,25 @@ from .model import Configuration
 from .stats import (
     FACTOR_VALUES,
     ap,
-    contrast,
     difference,
+    group_difference,
     interaction,
     seed_noise,
     seed_stats,
     train_val_gap,
 )
-from .tables import (
-    cost_cells,
-    count,
-    effect,
-    image,
-    judged,
-    mean_std,
-    noise_flag,
-)
+from .tables import bullets, cost_cells, count, effect, image, judged, mean_std, noise_flag
 
 Figures = Mapping[str, Path | None]
 
 
+def _near_best(r: Ranked) -> str:
+    return " (≈ #1)" if r.within_noise_of_best and r.rank > 1 else ""
+
+
 def rank_text(ranked: Ranked | None) -> str:
-    """``2`` or ``2 (≈ #1)`` when inside the seed noise of the best."""
-    if ranked is None:
-        return "—"
-    return f"{ranked.rank}" + (" (≈ #1)" if ranked.within_noise_of_best and ranked.rank > 1 else "")
+    """``2``, or ``2 (≈ #1)`` when inside the seed noise of the best."""
+    return "—" if ranked is None else f"{ranked.rank}{_near_best(ranked)}"
 
 
 # ---- phase 1 ---------------------------------------------------------------------------
@@ -49,24 +43,22 @@ def rank_text(ranked: Ranked | None) -> str:
 def phase1_section(a: Analysis, c: Conclusions, figures: Figures) -> str:
     sel, split = a.study.selection_split, a.split
     parts = [
-        "## Phase 1: stage selection (guide §2.2, §4.2, §6.1)",
+        "## Phase 1: stage selection",
         f"Hyper-parameters r4 / is0 / mb0. mAP columns: {split} split, mean ± seed std. "
         f"Rank: by {sel} {a.metric}; *≈ #1*: within the seed noise of #1. Val − train loss: total "
-        "losses at the last epoch (overfitting, §6.1.4).",
+        "losses at the last epoch (overfitting).",
         _phase1_table(a),
-        image(figures.get("phase1_ap"), f"Phase 1: {split} AP per stage set"),
-        image(figures.get("phase1_ap50_ap75"), f"Phase 1: {split} AP50 and AP75 per stage set"),
-        image(figures.get("phase1_sizes"), f"Phase 1: {split} AP per object size"),
+        image(figures["phase1_ap"], f"Phase 1: {split} AP per stage set"),
+        image(figures["phase1_ap50_ap75"], f"Phase 1: {split} AP50 and AP75 per stage set"),
+        image(figures["phase1_sizes"], f"Phase 1: {split} AP per object size"),
         *(
-            [image(figures.get("phase1_miss_rate"), f"Phase 1: {split} miss rates per stage set")]
+            [image(figures["phase1_miss_rate"], f"Phase 1: {split} miss rates per stage set")]
             if a.study.miss_rates
             else []
         ),
-        image(
-            figures.get("phase1_cost"), "Phase 1: AP vs GAFF parameter overhead and training time"
-        ),
+        image(figures["phase1_cost"], "Phase 1: AP vs GAFF parameter overhead and training time"),
         "### Phase-1 findings",
-        "\n".join(f"- {line}" for line in _phase1_findings(a, c)),
+        bullets(_phase1_findings(a, c)),
     ]
     return "\n\n".join(parts)
 
@@ -117,8 +109,7 @@ def _phase1_findings(a: Analysis, c: Conclusions) -> list[str]:
 def _ranking_line(a: Analysis) -> str:
     sel, ranking = a.study.selection_split, a.phase1_ranking
     ranked = ", ".join(
-        f"#{r.rank} {a.config(r.key).gaff.stage_label} {r.stats.mean:.2f}"
-        + (" (≈ #1)" if r.within_noise_of_best and r.rank > 1 else "")
+        f"#{r.rank} {a.config(r.key).gaff.stage_label} {r.stats.mean:.2f}{_near_best(r)}"
         for r in ranking
     )
     finished = f"{len(ranking)} of {len(a.study.phase1())} stage sets finished"
@@ -146,27 +137,24 @@ def _expectation_line(sel: str, e: Expectation) -> str:
 def _size_lines(a: Analysis) -> list[str]:
     """Do early stages (1, 2) help small objects, late ones (3, 4) large objects?
     Single-stage fusion at 1 and 2 against 3 and 4, on the reported split."""
-    early = [a.study.grid.get(GaffConfig((s,))) for s in (1, 2)]
-    late = [a.study.grid.get(GaffConfig((s,))) for s in (3, 4)]
     lines = []
-    for key, size in (("APs", "small"), ("APl", "large")):
+    for key, size in (("APs", "Small"), ("APl", "Large")):
         measure = ap(a.split, key)
-        e = [s for c in early if (s := seed_stats(c, measure)) is not None]
-        late_stats = [s for c in late if (s := seed_stats(c, measure)) is not None]
-        if not e or not late_stats:
+        early, late = (
+            [s for n in stages if (s := seed_stats(a.study.grid.get(GaffConfig((n,))), measure))]
+            for stages in ((1, 2), (3, 4))
+        )
+        if not early or not late:
             lines.append(
-                f"{size.capitalize()} objects ({key}): not measurable (needs s1 or s2 and s3 "
-                f"or s4 with {key} values)."
+                f"{size} objects ({key}): not measurable (needs s1 or s2 and s3 or s4 with {key} "
+                "values)."
             )
             continue
-        noise = seed_noise(a.study.grid.values(), measure)
-        terms = [(s, 1 / len(e)) for s in e] + [(s, -1 / len(late_stats)) for s in late_stats]
-        estimate = contrast(terms, noise)
-        mean_e = statistics.fmean(s.mean for s in e)
-        mean_l = statistics.fmean(s.mean for s in late_stats)
+        estimate = group_difference(early, late, seed_noise(a.study.grid.values(), measure))
         lines.append(
-            f"{size.capitalize()} objects ({a.split} {key}): early single stages (s1, s2) "
-            f"{mean_e:.2f} vs late (s3, s4) {mean_l:.2f}: early − late = {judged(estimate)}."
+            f"{size} objects ({a.split} {key}): early single stages (s1, s2) "
+            f"{fmean(s.mean for s in early):.2f} vs late (s3, s4) "
+            f"{fmean(s.mean for s in late):.2f}: early − late = {judged(estimate)}."
         )
     return lines
 
@@ -201,7 +189,7 @@ def _training_line(a: Analysis) -> str:
     """Convergence (best epoch) and overfitting (val − train loss at the end)."""
     configs = [c for _, c in a.study.phase1() if c is not None]
     epochs = {
-        c.gaff.stage_label: statistics.fmean(e)
+        c.gaff.stage_label: fmean(e)
         for c in configs
         if (e := [r.best_epoch for r in c.runs if r.best_epoch is not None])
     }
@@ -219,8 +207,7 @@ def _training_line(a: Analysis) -> str:
         high = max(gaps, key=lambda k: gaps[k].mean)
         parts.append(f"Largest val − train loss gap: {high} ({gaps[high].mean:.3f}).")
         if multi and single:
-            terms = [(s, 1 / len(multi)) for s in multi] + [(s, -1 / len(single)) for s in single]
-            estimate = contrast(terms, a.gap_noise)
+            estimate = group_difference(multi, single, a.gap_noise)
             parts.append(f"Multi-stage − single-stage gap: {judged(estimate, False, '', 3)}.")
     return " ".join(parts) or "No per-epoch metrics in the results (convergence not measurable)."
 
@@ -229,7 +216,7 @@ def _training_line(a: Analysis) -> str:
 
 
 def phase2_section(a: Analysis, figures: Figures) -> str:
-    title = "## Phase 2: hyper-parameter tuning (guide §2.3, §4.2, §6.2)"
+    title = "## Phase 2: hyper-parameter tuning"
     if not a.study.phase2_stage_sets:
         return f"{title}\n\nPhase 2 has not run yet: no phase-2 stage set selected."
     parts = [
@@ -240,14 +227,14 @@ def phase2_section(a: Analysis, figures: Figures) -> str:
         f"{a.study.selection_split} {a.metric}.",
         _sensitivity_table(a),
         image(
-            figures.get("phase2_heatmap"),
+            figures["phase2_heatmap"],
             f"Phase 2: {a.split} {a.metric} over the grid; the red box marks each set's best "
             f"cell on {a.study.selection_split} {a.metric}, the selection rule",
         ),
-        image(figures.get("phase2_main_effects"), "Phase 2: paired effect of each factor"),
-        image(figures.get("phase2_interaction"), "Phase 2: r × inter-shared × merge"),
-        "### Interactions (§6.2.4)",
-        "\n".join(f"- {line}" for line in _interaction_lines(a)),
+        image(figures["phase2_main_effects"], "Phase 2: paired effect of each factor"),
+        image(figures["phase2_interaction"], "Phase 2: r × inter-shared × merge"),
+        "### Interactions",
+        bullets(_interaction_lines(a)),
     ]
     return "\n\n".join(parts)
 
@@ -261,22 +248,21 @@ def _sensitivity_table(a: Analysis) -> str:
         default = a.stats(cells[0][1])
         for config, result in cells:
             stats = a.stats(result)
-            if config == cells[0][0]:
-                delta_text, flag = "default", ""
-            else:
-                delta = difference(stats, default, a.noise)
-                delta_text, flag = effect(delta), noise_flag(delta)
+            delta = difference(stats, default, a.noise)
             rows.append(
                 [
                     f"Top #{i + 1} {label}",
                     config.se_reduction,
                     config.inter_shared,
                     config.merge_bottleneck,
-                    mean_std(stats) if result is not None else "not finished",
-                    delta_text,
-                    flag,
-                    count(result.parameter("gaff_total")) if result is not None else "—",
-                    rank_text(a.rank_of(result, a.phase2_ranking)) if result is not None else "—",
+                    mean_std(stats) if result else "not finished",
+                    *(
+                        ("default", "")
+                        if config == cells[0][0]
+                        else (effect(delta), noise_flag(delta))
+                    ),
+                    count(result and result.parameter("gaff_total")),
+                    rank_text(a.rank_of(result, a.phase2_ranking)),
                 ]
             )
     return markdown_table(header, rows)
@@ -298,7 +284,7 @@ def _interaction_lines(a: Analysis) -> list[str]:
             f"squares): {judged(result.estimate)}."
         )
     lines.append(
-        "Guide §6.2.4 asks whether r8 + bottleneck compensates for the compression: that is "
-        "the first line (positive: the bottleneck helps r8 more than r4)."
+        "Whether r8 + bottleneck compensates for the compression is the first line (positive: "
+        "the bottleneck helps r8 more than r4)."
     )
     return lines

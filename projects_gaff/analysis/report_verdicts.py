@@ -1,10 +1,6 @@
-"""Report sections that judge: the hypotheses H1–H4 (README.md, "Analysis"), GAFF against
-the baseline, RGB only and CSSA (README.md, "Comparison studies"), and the final
-recommendation.
-
-Every sentence carries the number it rests on, and every comparison says whether it is
-larger than the seed noise.
-"""
+"""Report sections that judge: the hypotheses H1–H4, GAFF against the baseline, RGB only
+and CSSA, and the recommendation. Every sentence carries the number it rests on, and every
+comparison says whether it is larger than the seed noise."""
 
 from __future__ import annotations
 
@@ -14,7 +10,7 @@ from .conclusions import Conclusions, Versus, selection_stats
 from .findings import Analysis, Finding, level
 from .methods import METHOD_NAMES
 from .model import Configuration
-from .stats import Estimate, Pair, ap, difference, seed_noise
+from .stats import SPREAD_SOURCE, Estimate, Pair, ap, difference, seed_noise
 from .tables import (
     COST_ROWS,
     cost_cells,
@@ -29,10 +25,11 @@ from .tables import (
 _HYPOTHESIS_COLUMNS = (
     "", "Hypothesis", "Prediction", "Effect", "2 SE", "Pairs (> 0)", "Beyond noise", "Verdict",
 )  # fmt: skip
+SAME_FAMILY = 'README.md, "The model"'  # where is0 and is1 are shown to be one function family
 EQUIVALENCE_NOTE = (
     "is0 (two 2C→C convs) and is1 (one 2C→2C conv split in two) compute the same family of "
-    "functions from the same initial distribution (DESIGN_NOTES §2; a test copies one into "
-    "the other and gets identical outputs), so the true is0 − is1 effect is zero and any "
+    f"functions from the same initial distribution ({SAME_FAMILY}; a test copies one "
+    "into the other and gets identical outputs), so the true is0 − is1 effect is zero and any "
     "gap measured here is noise. With the same seed the two modes even start from identical "
     "weights (the shared conv draws the same numbers, in the same order, as the two separate "
     "ones) and see the same data order, so a same-seed pair can differ *less* than two seeds "
@@ -47,7 +44,7 @@ _REFERENCE_NAMES = {"none": "no-fusion baseline", "rgb": "RGB-only", "cssa": "CS
 
 def hypotheses_section(a: Analysis) -> str:
     parts = [
-        "## Hypotheses H1–H4 (guide §2.3)",
+        "## Hypotheses H1–H4",
         "Each effect is the mean over all *pairs* of configurations that differ only in that "
         "factor (same stage set, same other two hyper-parameters) of favoured − other, so a "
         f"positive value supports the hypothesis. H1–H3 use {a.split} {a.metric}; H4 the val − "
@@ -123,7 +120,7 @@ def _pair_text(f: Finding, pair: Pair, digits: int) -> str:
 
 def comparison_section(a: Analysis, c: Conclusions) -> str:
     best = c.best
-    parts = ["## GAFF vs baseline, RGB only and CSSA (guide §6.3, §8.2)"]
+    parts = ['## GAFF vs baseline, RGB only and CSSA (README.md, "Comparison studies")']
     if best is None:
         return parts[0] + "\n\nNo GAFF configuration has finished yet."
     parts.append(
@@ -146,7 +143,7 @@ def comparison_section(a: Analysis, c: Conclusions) -> str:
         else:
             parts.append(f"### {title}\n\n{_comparison_table(a, v.reference, best)}")
     if a.study.extras:
-        parts.append("### All fusion methods (§8.2)\n\n" + _methods_table(a, best))
+        parts.append("### All fusion methods\n\n" + _methods_table(a, best))
     return "\n\n".join(parts)
 
 
@@ -219,7 +216,7 @@ def _methods_table(a: Analysis, best: Configuration) -> str:
 
 def recommendation_section(a: Analysis, c: Conclusions) -> str:
     best = c.best
-    title = "## Recommendation (guide §6.2.5)"
+    title = "## Recommendation"
     if best is None:
         return f"{title}\n\nNothing to recommend: no configuration has finished."
     sel = a.study.selection_split
@@ -251,7 +248,7 @@ def _ties_line(a: Analysis, c: Conclusions) -> str:
     if not a.selection_noise.known:
         return (
             f"{gap}; with one seed per configuration that gap cannot be told from seed noise "
-            "(the earlier study's whole one-seed spread was 2.1 points, DESIGN_NOTES §1)."
+            f"(the earlier study's whole one-seed spread was 2.1 points, {SPREAD_SOURCE})."
         )
     if not c.tied:
         return f"{gap}, beyond the seed noise: the best configuration is clearly ahead."
@@ -309,11 +306,11 @@ def _sharing_line(a: Analysis) -> str:
     if h2.effect.estimate is None:
         return (
             "Inter-modality sharing: is0 and is1 are the same function family "
-            "(DESIGN_NOTES §2); choose either."
+            f"({SAME_FAMILY}); choose either."
         )
     return (
         f"Inter-modality sharing: the measured is0 − is1 = {h2.effect.estimate.value:+.2f} is "
-        "noise by construction (same function family, DESIGN_NOTES §2): choose either."
+        f"noise by construction (same function family, {SAME_FAMILY}): choose either."
     )
 
 

@@ -27,6 +27,7 @@ FACTOR_VALUES = {
 # The earlier one-seed study's whole spread (phase 1 and phase 2, COCO AP
 # on the 0–100 scale), which it never compared with seed noise.
 EARLIER_SPREAD = (81.7, 83.8)
+SPREAD_SOURCE = 'README.md, "Analysis"'
 
 
 def ap(split: str, key: str = DEFAULT_SELECT_METRIC) -> Measure:
@@ -103,9 +104,15 @@ def contrast(terms: Sequence[tuple[SeedStats, float]], noise: Noise) -> Estimate
     return Estimate(value, noise.sigma * math.sqrt(sum(w * w / s.n for s, w in terms)))
 
 
+def group_difference(first: Sequence[SeedStats], second: Sequence[SeedStats], noise: Noise):
+    """The mean of the first group's means minus that of the second (which may be empty)."""
+    terms = [(s, 1 / len(first)) for s in first] + [(s, -1 / len(second)) for s in second]
+    return contrast(terms, noise)
+
+
 def difference(a: SeedStats | None, b: SeedStats | None, noise: Noise) -> Estimate | None:
     """``mean(a) − mean(b)``; None when either has no value."""
-    return None if a is None or b is None else contrast([(a, 1.0), (b, -1.0)], noise)
+    return None if a is None or b is None else group_difference([a], [b], noise)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,10 @@
-"""One look for every figure, and fixed colours so a configuration has the same colour in
-every plot of the report.
-
-Figures are plain ``matplotlib.figure.Figure`` objects saved through the Agg canvas, so
-nothing here touches pyplot's global backend or state; the font sizes are applied with
-:func:`styled` around each plotting function. Phase-1 figures colour by stage set (tab10,
-in the plan's order). Phase-2 figures colour by the (inter-shared, merge-bottleneck) pair
-(Dark2) and draw SE reduction 4 solid with circles, 8 dashed with squares, so eight curves
-in a panel stay apart. Baselines and other methods are black or grey reference lines.
-"""
+"""One look for every figure (``RC``, applied while the report draws and saves them; plain
+``Figure`` objects, so pyplot's global state is never touched) and fixed colours, so a
+configuration has the same colour in every plot: tab10 by stage set in phase 1, Dark2 by
+(inter-shared, merge) in phase 2 with r4 solid (circles) and r8 dashed (squares)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -48,17 +40,6 @@ _REFERENCE_STYLES = {  # method → (colour, line style)
     "rgb": ("dimgray", ":"),
     "cssa": ("#8c564b", "-."),
 }
-
-
-def styled(plot: Callable) -> Callable:
-    """Run a plotting function with the report's rc settings."""
-
-    @functools.wraps(plot)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(RC):
-            return plot(*args, **kwargs)
-
-    return wrapper
 
 
 def figure(width: float, height: float) -> Figure:

@@ -265,7 +265,7 @@ def test_partial_study_reports_what_is_missing(tmp_path):
     assert "- exp_001_s1_r4_is0_mb0: pending" in text
     assert "- phase 2: not started" in text
     assert "Phase 2 has not run yet" in text
-    assert "81.7–83.8 AP (2.1 points, DESIGN_NOTES §1)" in text  # one seed: noise unknown
+    assert '81.7–83.8 AP (2.1 points, README.md, "Analysis")' in text  # one seed: noise unknown
     assert "Gain vs the no-fusion baseline: unknown (no-fusion baseline not run)." in text
     drawn = {p.stem for p in out.glob("*.png")}
     assert drawn == {"phase1_ap", "phase1_ap50_ap75", "phase1_sizes", "phase1_cost",
