@@ -1,7 +1,6 @@
-"""The study's conclusions as values, computed before any sentence is written: the
-expected best and worst stage sets, the hypothesis verdicts (H1–H4), the best GAFF
-configuration against each reference (baseline, RGB only, CSSA) and the recommendation.
-The report renders them, and tests check them without parsing text."""
+"""The study's conclusions as values, computed before any sentence is written, so tests
+check them without parsing text: the stage-set expectations, the verdicts, the best GAFF
+configuration against each reference (baseline, RGB only, CSSA)."""
 
 from __future__ import annotations
 
@@ -9,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..study.comparison import FUSION, MODALITY, Comparison, Method
-from ..study.ranking import Ranked, SeedStats
+from ..study.ranking import Ranked
 from .findings import Analysis
 from .model import Configuration
-from .stats import Estimate, ap, difference, seed_stats
+from .stats import Estimate, difference
 
 # The stage-set expectations: a place in the phase-1 ranking (of stage labels, best
 # first), who holds it, and the stage sets expected there.
@@ -75,10 +74,6 @@ def how_to_run(reference: str) -> str:
     return f"`tools/ablate.py --study {comparison.name} --only {only}` ({files})"
 
 
-def selection_stats(a: Analysis, config: Configuration | None) -> SeedStats | None:
-    return seed_stats(config, ap(a.study.selection_split, a.metric))
-
-
 def tied_with_best(a: Analysis, ranking: Sequence[Ranked]) -> list[Configuration]:
     """The configurations within the seed noise of #1 (#1 excluded)."""
     return [a.config(r.key) for r in ranking[1:] if r.within_noise_of_best]
@@ -95,9 +90,9 @@ def expectations(a: Analysis) -> list[Expectation]:
     result = []
     for place, holder, expected in EXPECTED_STAGE_SETS:
         for label in holder(list(by_label)):
-            ours = selection_stats(a, by_label[label])
+            ours = a.selected(by_label[label])
             gaps = tuple(
-                (e, difference(selection_stats(a, by_label[e]), ours, a.selection_noise))
+                (e, difference(a.selected(by_label[e]), ours, a.selection_noise))
                 for e in expected
                 if e in by_label and e != label
             )

@@ -1,11 +1,6 @@
-"""What the study says, computed once for the plots and the report: seed noise, rankings,
-the hypotheses H1–H4 and the reference runs (baseline, RGB only, CSSA).
-
-Two splits play two roles. Rankings and the best configuration use the *selection* split
-(validation; the test split only when the source has nothing else), so the test split never
-chooses a model. Tables, effects and verdicts use the *reported* split
-(test by default, the guide's "mAP"), with the seed noise measured on that same split.
-"""
+"""Seed noise, rankings and the hypotheses H1–H4, computed once for the plots and the report.
+Rankings use the *selection* split (val when there is one: the test split never chooses a
+model); tables, effects and verdicts the *reported* one, with its own seed noise."""
 
 from __future__ import annotations
 
@@ -16,11 +11,11 @@ from ..run_files import lower_is_better
 from ..study.ranking import Ranked, SeedStats
 from .model import Configuration, StudyData
 from .stats import (
-    FACTOR_VALUES,
     Measure,
     Noise,
     PairedEffect,
     ap,
+    other_level,
     paired_effect,
     ranking,
     seed_noise,
@@ -48,8 +43,8 @@ class Hypothesis:
     @property
     def contrast(self) -> str:
         """What a positive effect means, e.g. ``r4 − r8`` or ``gap r4 − gap r8``."""
-        (other,) = [v for v in FACTOR_VALUES[self.factor] if v != self.favoured]
-        favoured, other = level(self.factor, self.favoured), level(self.factor, other)
+        favoured = level(self.factor, self.favoured)
+        other = level(self.factor, other_level(self.factor, self.favoured))
         return f"gap {other} − gap {favoured}" if self.on_gap else f"{favoured} − {other}"
 
 
@@ -89,7 +84,7 @@ class Finding:
         h = self.hypothesis
         if h.on_gap or not lower_is_better(self.metric):
             return h.contrast
-        (other,) = [v for v in FACTOR_VALUES[h.factor] if v != h.favoured]
+        other = other_level(h.factor, h.favoured)
         return f"MR {level(h.factor, other)} − MR {level(h.factor, h.favoured)}"
 
     @property
@@ -148,6 +143,10 @@ class Analysis:
         """The study's best configuration on the selection split."""
         return self.config(self.overall_ranking[0].key) if self.overall_ranking else None
 
+    def selected(self, config: Configuration | None) -> SeedStats | None:
+        """The selection metric on the selection split (what ranks)."""
+        return seed_stats(config, ap(self.study.selection_split, self.metric))
+
     def rank_of(self, config: Configuration | None, ranks: Sequence[Ranked]) -> Ranked | None:
         return next((r for r in ranks if config and r.key == config.key), None)
 
@@ -169,33 +168,23 @@ def analyse(study: StudyData, split: str = "test") -> Analysis:
     selection = ap(study.selection_split, metric)
     selection_noise = seed_noise(grid, selection)
     gap_noise = seed_noise(grid, train_val_gap)
-    phase1 = [c for _, c in study.phase1() if c is not None]
-    findings = tuple(
-        Finding(
-            h,
-            paired_effect(
-                grid,
-                h.factor,
-                h.favoured,
-                train_val_gap if h.on_gap else ap(split, metric),
-                gap_noise if h.on_gap else noise,
-                higher_is_better=not (h.on_gap or lower),
-            ),
-            gap_noise if h.on_gap else noise,
-            metric,
-        )
-        for h in HYPOTHESES
-    )
+
+    def ranked(configs) -> tuple[Ranked, ...]:
+        return tuple(ranking(configs, selection, selection_noise, lower))
+
+    def finding(h: Hypothesis) -> Finding:
+        measure, n = (train_val_gap, gap_noise) if h.on_gap else (ap(split, metric), noise)
+        higher = not (h.on_gap or lower)
+        return Finding(h, paired_effect(grid, h.factor, h.favoured, measure, n, higher), n, metric)
+
     return Analysis(
         study=study,
         split=split,
         noise=noise,
         selection_noise=selection_noise,
         gap_noise=gap_noise,
-        phase1_ranking=tuple(ranking(phase1, selection, selection_noise, lower)),
-        phase2_ranking=tuple(
-            ranking(study.phase2_configurations(), selection, selection_noise, lower)
-        ),
-        overall_ranking=tuple(ranking(grid, selection, selection_noise, lower)),
-        findings=findings,
+        phase1_ranking=ranked(c for _, c in study.phase1() if c is not None),
+        phase2_ranking=ranked(study.phase2_configurations()),
+        overall_ranking=ranked(grid),
+        findings=tuple(map(finding, HYPOTHESES)),
     )

@@ -12,35 +12,26 @@ from matplotlib.figure import Figure
 
 from ..atomic import atomic_write_text
 from ..study.plan import PHASE2_GRID, STAGE_SETS
+from . import plots
 from .conclusions import conclude
 from .findings import Analysis
-from .plots_curves import plot_curves_phase1, plot_curves_phase2, why_no_curves
-from .plots_phase1 import (
-    plot_phase1_ap,
-    plot_phase1_ap50_ap75,
-    plot_phase1_cost,
-    plot_phase1_miss_rate,
-    plot_phase1_sizes,
-)
-from .plots_phase2 import plot_interaction, plot_main_effects, plot_phase2_heatmap
 from .report_phases import Figures, phase1_section, phase2_section
 from .report_verdicts import comparison_section, hypotheses_section, recommendation_section
 from .stats import EARLIER_SPREAD, SPREAD_SOURCE, Noise
-from .style import DPI, RC
 from .tables import bullets, image
 
 REPORT_NAME = "report.md"
 PLOTS: dict[str, Callable[[Analysis], Figure | None]] = {
-    "phase1_ap": plot_phase1_ap,
-    "phase1_ap50_ap75": plot_phase1_ap50_ap75,
-    "phase1_sizes": plot_phase1_sizes,
-    "phase1_cost": plot_phase1_cost,
-    "phase1_miss_rate": plot_phase1_miss_rate,
-    "phase2_heatmap": plot_phase2_heatmap,
-    "phase2_main_effects": plot_main_effects,
-    "phase2_interaction": plot_interaction,
-    "curves_phase1": plot_curves_phase1,
-    "curves_phase2": plot_curves_phase2,
+    "phase1_ap": plots.plot_phase1_ap,
+    "phase1_ap50_ap75": plots.plot_phase1_ap50_ap75,
+    "phase1_sizes": plots.plot_phase1_sizes,
+    "phase1_cost": plots.plot_phase1_cost,
+    "phase1_miss_rate": plots.plot_phase1_miss_rate,
+    "phase2_heatmap": plots.plot_phase2_heatmap,
+    "phase2_main_effects": plots.plot_main_effects,
+    "phase2_interaction": plots.plot_interaction,
+    "curves_phase1": plots.plot_curves_phase1,
+    "curves_phase2": plots.plot_curves_phase2,
 }
 
 
@@ -49,13 +40,13 @@ def write_report(a: Analysis, out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures: Figures = {}
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(plots.RC):
         for name, plot in PLOTS.items():
             path, fig = out / f"{name}.png", plot(a)
             if fig is None:
                 path.unlink(missing_ok=True)
             else:
-                fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
+                fig.savefig(path, dpi=plots.DPI, bbox_inches="tight", pad_inches=0.15)
             figures[name] = None if fig is None else path
     c = conclude(a)
     sections = [
@@ -153,8 +144,8 @@ def _noise_line(what: str, noise: Noise, digits: int = 2) -> str:
 
 
 def _curves(a: Analysis, figures: Figures) -> str:
-    phase1 = why_no_curves([c for _, c in a.study.phase1()])
-    phase2 = why_no_curves(a.study.phase2_configurations())
+    phase1 = plots.why_no_curves([c for _, c in a.study.phase1()])
+    phase2 = plots.why_no_curves(a.study.phase2_configurations())
     return "\n\n".join(
         [
             "## Training curves",

@@ -10,7 +10,7 @@ from statistics import fmean
 from ..markdown import markdown_table
 from ..study.plan import GaffConfig
 from ..study.ranking import Ranked, top_k
-from .conclusions import Conclusions, Expectation, cheapest, selection_stats, tied_with_best
+from .conclusions import Conclusions, Expectation, cheapest, tied_with_best
 from .findings import Analysis, level
 from .model import Configuration
 from .stats import (
@@ -79,7 +79,7 @@ def _phase1_table(a: Analysis) -> str:
         row = [label, len(result.runs)]
         row += [mean_std(a.stats(result, key)) for key in ("AP", "AP50", "AP75", *miss_rates)]
         row += cost_cells(result)
-        row += [mean_std(selection_stats(a, result))] if sel != a.split else []
+        row += [mean_std(a.selected(result))] if sel != a.split else []
         row += [rank_text(a.rank_of(result, a.phase1_ranking)), _best_epochs(result)]
         row += [mean_std(seed_stats(result, train_val_gap), 3)]
         rows.append(row)

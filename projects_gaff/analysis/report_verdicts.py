@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..markdown import markdown_table
 from ..run_files import METRICS_PER_EPOCH
-from .conclusions import Conclusions, Versus, selection_stats
+from .conclusions import Conclusions, Versus
 from .findings import Analysis, Finding, level
 from .methods import METHOD_NAMES
 from .model import Configuration
@@ -202,7 +202,7 @@ def _methods_table(a: Analysis, best: Configuration) -> str:
             c.label,
             len(c.runs),
             mean_std(a.stats(c)),
-            mean_std(selection_stats(a, c)),
+            mean_std(a.selected(c)),
             *cost_cells(c),
             c.differs or "the study's",
         ]

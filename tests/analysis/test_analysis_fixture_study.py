@@ -226,7 +226,7 @@ def test_report_has_every_section_table_and_figure(study, tmp_path):
 def test_memory_panel_shows_each_stage_sets_seed_mean_against_no_fusion(study):
     from matplotlib.figure import Figure
 
-    from projects_gaff.analysis.plots_phase1 import _memory_bars
+    from projects_gaff.analysis.plots import _memory_bars
 
     def set_memory(run: str, mb: float) -> None:
         path = study / P1 / run / "final_results.json"

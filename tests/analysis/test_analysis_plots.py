@@ -5,8 +5,13 @@ from __future__ import annotations
 from test_analysis_fixture_study import P1, write_run
 
 from projects_gaff.analysis import analyse, load_results, write_report
-from projects_gaff.analysis.plots_curves import plot_curves_phase1
-from projects_gaff.analysis.plots_phase1 import SIZE_KEYS, metric_label, panels, plot_phase1_cost
+from projects_gaff.analysis.plots import (
+    SIZE_KEYS,
+    metric_label,
+    panels,
+    plot_curves_phase1,
+    plot_phase1_cost,
+)
 from projects_gaff.study.plan import phase1_plan
 
 
