@@ -7,9 +7,9 @@ the results can be copied to.
 """
 
 from .findings import HYPOTHESES, Analysis, Finding, analyse
+from .load import load_results
 from .model import Configuration, RunResult, StudyData
 from .report import REPORT_NAME, write_report
-from .source import load_results
 
 __all__ = [
     "HYPOTHESES",

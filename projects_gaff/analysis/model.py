@@ -12,6 +12,18 @@ from ..study.plan import GaffConfig, phase1_plan, phase2_plan
 # split → metric → value: COCO keys (AP, 0–100) and, when evaluated, miss rates (MR_…, %)
 Metrics = Mapping[str, Mapping[str, float | None]]
 DEFAULT_AUX = ("thermal", "event")
+METHOD_NAMES = {
+    "none": "no fusion",
+    "rgb": "RGB only",
+    "cssa": "CSSA",
+    "add": "add",
+    "concat": "concat",
+    "gated": "gated GAFF",
+    "xattn": "cross-attention",
+    "late_concat": "late concat",
+    "gaff": "GAFF",
+    "other": "other",
+}
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,7 @@ from ..run_files import lower_is_better
 from ..study.plan import STAGE_SETS, GaffConfig
 from ..study.ranking import SeedStats, mean_of
 from .findings import Analysis, Finding
-from .methods import METHOD_NAMES
-from .model import Configuration
+from .model import METHOD_NAMES, Configuration
 from .stats import Estimate, ap, contrast, loss_gap, seed_stats
 from .tables import count
 

@@ -8,8 +8,7 @@ from ..markdown import markdown_table
 from ..run_files import METRICS_PER_EPOCH
 from .conclusions import Conclusions, Versus
 from .findings import Analysis, Finding, level
-from .methods import METHOD_NAMES
-from .model import Configuration
+from .model import METHOD_NAMES, Configuration
 from .stats import SPREAD_SOURCE, Estimate, Pair, ap, difference, seed_noise
 from .tables import (
     COST_ROWS,

@@ -301,7 +301,7 @@ def test_analysis_imports_without_torch():
     ],
 )
 def test_a_runs_fusion_method_is_read_from_its_config(fusion, settings, method):
-    from projects_gaff.analysis.methods import fusion_method
+    from projects_gaff.analysis.load import fusion_method
 
     config = {} if fusion is None else {"MODEL": {"GAFF": {"STAGES": [2, 3]}, "FUSION": fusion}}
     assert fusion_method(config, {"gaff_stages": [2, 3], **settings}) == method
