@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from projects_gaff.analysis import analyse, load_results, write_report
-from projects_gaff.analysis.conclusions import conclude
+from projects_gaff.analysis.findings import conclude
 from projects_gaff.analysis.report import PLOTS
 from projects_gaff.study.plan import GaffConfig
 
