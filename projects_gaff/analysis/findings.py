@@ -287,9 +287,7 @@ def expectations(a: Analysis) -> list[Expectation]:
 
 def versus(a: Analysis, method: str) -> Versus:
     reference = a.reference(method)
-    gain = None
-    if reference is not None and a.best is not None:
-        gain = difference(a.stats(a.best), a.stats(reference), a.noise)
+    gain = difference(a.stats(a.best), a.stats(reference), a.noise)  # None without either
     return Versus(method, reference, gain, how_to_run(method))
 
 

@@ -1,17 +1,11 @@
 """Read results into :class:`StudyData`: a study folder of ``tools/ablate.py`` (the run
-folders are the truth) or a summary CSV in the earlier implementation's columns.
+folders are the truth) or the earlier implementation's ``summary_all_experiments.csv``
+(README.md, "Analysis": its columns; APs on the 0–1 scale, one seed, no validation split).
 
-A study folder: the plan (phase 1, then phase 2 on ``phase2_selection.json``'s stage sets,
-times the seeds found) says what should exist, and every planned run that is not finished
-becomes a ``missing`` line. Any other run folder below the study (or given with
-``--extra``), e.g. the no-fusion baseline or CSSA, is an extra configuration grouped over
-its ``_seedN`` siblings, its fusion method read from its ``config.yaml``.
-
-The earlier ``run_gaff_ablations.py`` wrote ``summary_all_experiments.csv`` (columns
-``experiment_id, phase, stages, se_reduction, inter_shared, merge_bottleneck, status,
-time_hours, mAP, mAP_50, mAP_75, final_train_loss, total_params_M``): COCO AP on the 0–1
-scale, one seed, no validation split, no curves; phase 2's default rows are its phase-1 rows.
-"""
+In a study folder the plan (phase 1, phase 2 on ``phase2_selection.json``'s stage sets,
+times the seeds found) says what should exist, and each planned run that is not finished
+becomes a ``missing`` line. Any other run folder below the study or given with ``--extra``
+(baseline, CSSA, ...) is an extra configuration grouped over its ``_seedN`` siblings."""
 
 from __future__ import annotations
 
@@ -292,6 +286,7 @@ def fusion_method(config: Mapping, settings: Mapping) -> str:
 
 
 # ---- the earlier implementation's summary CSV ----
+# One run (seed 0) per row. Its runner skipped phase 2's default rows: they are its phase-1 rows.
 
 
 # canonical name → accepted column names, lower case, first match wins

@@ -75,6 +75,26 @@ PLOTS: dict[str, Callable[[Analysis], Figure | None]] = {
     "curves_phase2": plots.plot_curves_phase2,
 }
 
+_HYPOTHESIS_COLUMNS = (
+    "", "Hypothesis", "Prediction", "Effect", "2 SE", "Pairs (> 0)", "Beyond noise", "Verdict",
+)  # fmt: skip
+SAME_FAMILY = 'README.md, "The model"'  # where is0 and is1 are shown to be one function family
+EQUIVALENCE_NOTE = (
+    "is0 (two 2C→C convs) and is1 (one 2C→2C conv split in two) compute the same family of "
+    f"functions from the same initial distribution ({SAME_FAMILY}; a test copies one "
+    "into the other and gets identical outputs), so the true is0 − is1 effect is zero and any "
+    "gap measured here is noise. With the same seed the two modes even start from identical "
+    "weights (the shared conv draws the same numbers, in the same order, as the two separate "
+    "ones) and see the same data order, so a same-seed pair can differ *less* than two seeds "
+    "do. Either way the pairs are no evidence for or against asymmetric attention; a truly "
+    "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
+)
+_REFERENCES = {  # method → (its name, its section's title)
+    "none": ("no-fusion baseline", "GAFF vs baseline (no fusion)"),
+    "rgb": ("RGB-only", "GAFF vs RGB only"),
+    "cssa": ("CSSA", "GAFF vs CSSA"),
+}
+
 
 def write_report(a: Analysis, out: Path) -> Path:
     """Draw the figures into ``out`` and write ``out/report.md`` (atomically)."""
@@ -458,27 +478,6 @@ def _interaction_lines(a: Analysis) -> list[str]:
     return lines
 
 
-_HYPOTHESIS_COLUMNS = (
-    "", "Hypothesis", "Prediction", "Effect", "2 SE", "Pairs (> 0)", "Beyond noise", "Verdict",
-)  # fmt: skip
-SAME_FAMILY = 'README.md, "The model"'  # where is0 and is1 are shown to be one function family
-EQUIVALENCE_NOTE = (
-    "is0 (two 2C→C convs) and is1 (one 2C→2C conv split in two) compute the same family of "
-    f"functions from the same initial distribution ({SAME_FAMILY}; a test copies one "
-    "into the other and gets identical outputs), so the true is0 − is1 effect is zero and any "
-    "gap measured here is noise. With the same seed the two modes even start from identical "
-    "weights (the shared conv draws the same numbers, in the same order, as the two separate "
-    "ones) and see the same data order, so a same-seed pair can differ *less* than two seeds "
-    "do. Either way the pairs are no evidence for or against asymmetric attention; a truly "
-    "symmetric gate is `MODEL.GAFF.INTER_MODE tied`."
-)
-_REFERENCES = {  # method → (its name, its section's title)
-    "none": ("no-fusion baseline", "GAFF vs baseline (no fusion)"),
-    "rgb": ("RGB-only", "GAFF vs RGB only"),
-    "cssa": ("CSSA", "GAFF vs CSSA"),
-}
-
-
 # ---- hypotheses ------------------------------------------------------------------------
 
 
@@ -655,7 +654,14 @@ def recommendation_section(a: Analysis, c: Conclusions) -> str:
         _cost_line(best, c.versus["none"].reference),
         *_gain_lines(a, [c.versus["none"], c.versus["cssa"]]),
         _sharing_line(a),
-        *_next_steps(a),
+        "Next: measure the seed noise (`tools/ablate.py --seeds 3`, at least for the top "
+        "configurations); until then no ranking above is supported by the data."
+        if not a.selection_noise.known
+        else "",
+        f"Next: {len(a.study.missing)} planned run(s) are not finished (see Status); "
+        "the numbers above may change."
+        if a.study.missing
+        else "",
     ]
     return title + "\n\n" + "\n".join(f"- {line}" for line in lines if line)
 
@@ -735,18 +741,3 @@ def _sharing_line(a: Analysis) -> str:
         f"Inter-modality sharing: the measured is0 − is1 = {h2.effect.estimate.value:+.2f} is "
         f"noise by construction (same function family, {SAME_FAMILY}): choose either."
     )
-
-
-def _next_steps(a: Analysis) -> list[str]:
-    steps = []
-    if not a.selection_noise.known:
-        steps.append(
-            "Next: measure the seed noise (`tools/ablate.py --seeds 3`, at least for the top "
-            "configurations); until then no ranking above is supported by the data."
-        )
-    if a.study.missing:
-        steps.append(
-            f"Next: {len(a.study.missing)} planned run(s) are not finished (see Status); "
-            "the numbers above may change."
-        )
-    return steps
