@@ -42,25 +42,18 @@ DPI = 110
 STAGE_COLOURS = {
     GaffConfig(s).stage_label: matplotlib.colormaps["tab10"](i) for i, s in enumerate(STAGE_SETS)
 }
-_PAIR_COLOURS = {
-    (False, False): "#1b9e77",
-    (False, True): "#d95f02",
-    (True, False): "#7570b3",
-    (True, True): "#e7298a",
-}
 _REFERENCE_STYLES = {  # method → (colour, line style)
     "none": ("black", "--"),
     "rgb": ("dimgray", ":"),
     "cssa": ("#8c564b", "-."),
 }
-
-
 Rows = Sequence[tuple[GaffConfig, Configuration | None]]
 SIZE_KEYS = {"APs": "small", "APm": "medium", "APl": "large"}
 # COCO's short names read badly in a figure ("APl" looks like "API").
 LABELS = {key: f"AP {size}" for key, size in SIZE_KEYS.items()}
 _MISSING_TEXT = {"rotation": 90, "ha": "center", "va": "bottom", "color": "gray", "fontsize": 9}
 _COLUMNS = ((False, False), (False, True), (True, False), (True, True))  # (shared, bottleneck)
+_PAIR_COLOURS = dict(zip(_COLUMNS, ("#1b9e77", "#d95f02", "#7570b3", "#e7298a"), strict=True))
 Row = Mapping[str, float | None]
 
 PANELS: tuple[tuple[str, Callable[[Row], float | None]], ...] = (
