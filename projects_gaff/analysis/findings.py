@@ -1,26 +1,26 @@
-"""What the study says, computed once for the plots and the report: seed noise, rankings,
-the hypotheses H1–H4 and the reference runs (baseline, RGB only, CSSA).
-
-Two splits play two roles. Rankings and the best configuration use the *selection* split
-(validation; the test split only when the source has nothing else), so the test split never
-chooses a model. Tables, effects and verdicts use the *reported* split
-(test by default, the guide's "mAP"), with the seed noise measured on that same split.
-"""
+"""What the study says, as values computed before any sentence is written (so tests check
+them without parsing text): seed noise, rankings, the hypotheses H1–H4, the stage-set
+expectations and the best GAFF configuration against each reference (baseline, RGB, CSSA).
+Rankings use the *selection* split (val when there is one: the test split never chooses a
+model); tables, effects and verdicts the *reported* one, with its own seed noise."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..run_files import lower_is_better
+from ..study.comparison import FUSION, MODALITY, Comparison, Method
 from ..study.ranking import Ranked, SeedStats
 from .model import Configuration, StudyData
 from .stats import (
-    FACTOR_VALUES,
+    Estimate,
     Measure,
     Noise,
     PairedEffect,
     ap,
+    difference,
+    other_level,
     paired_effect,
     ranking,
     seed_noise,
@@ -48,8 +48,8 @@ class Hypothesis:
     @property
     def contrast(self) -> str:
         """What a positive effect means, e.g. ``r4 − r8`` or ``gap r4 − gap r8``."""
-        (other,) = [v for v in FACTOR_VALUES[self.factor] if v != self.favoured]
-        favoured, other = level(self.factor, self.favoured), level(self.factor, other)
+        favoured = level(self.factor, self.favoured)
+        other = level(self.factor, other_level(self.factor, self.favoured))
         return f"gap {other} − gap {favoured}" if self.on_gap else f"{favoured} − {other}"
 
 
@@ -89,7 +89,7 @@ class Finding:
         h = self.hypothesis
         if h.on_gap or not lower_is_better(self.metric):
             return h.contrast
-        (other,) = [v for v in FACTOR_VALUES[h.factor] if v != h.favoured]
+        other = other_level(h.factor, h.favoured)
         return f"MR {level(h.factor, other)} − MR {level(h.factor, h.favoured)}"
 
     @property
@@ -148,8 +148,12 @@ class Analysis:
         """The study's best configuration on the selection split."""
         return self.config(self.overall_ranking[0].key) if self.overall_ranking else None
 
-    def rank_of(self, config: Configuration, ranks: Sequence[Ranked]) -> Ranked | None:
-        return next((r for r in ranks if r.key == config.key), None)
+    def selected(self, config: Configuration | None) -> SeedStats | None:
+        """The selection metric on the selection split (what ranks)."""
+        return seed_stats(config, ap(self.study.selection_split, self.metric))
+
+    def rank_of(self, config: Configuration | None, ranks: Sequence[Ranked]) -> Ranked | None:
+        return next((r for r in ranks if config and r.key == config.key), None)
 
     def reference(self, method: str) -> Configuration | None:
         """The best run (on the selection split) of a baseline or other method trained with
@@ -169,33 +173,132 @@ def analyse(study: StudyData, split: str = "test") -> Analysis:
     selection = ap(study.selection_split, metric)
     selection_noise = seed_noise(grid, selection)
     gap_noise = seed_noise(grid, train_val_gap)
-    phase1 = [c for _, c in study.phase1() if c is not None]
-    findings = tuple(
-        Finding(
-            h,
-            paired_effect(
-                grid,
-                h.factor,
-                h.favoured,
-                train_val_gap if h.on_gap else ap(split, metric),
-                gap_noise if h.on_gap else noise,
-                higher_is_better=not (h.on_gap or lower),
-            ),
-            gap_noise if h.on_gap else noise,
-            metric,
-        )
-        for h in HYPOTHESES
-    )
+
+    def ranked(configs) -> tuple[Ranked, ...]:
+        return tuple(ranking(configs, selection, selection_noise, lower))
+
+    def finding(h: Hypothesis) -> Finding:
+        measure, n = (train_val_gap, gap_noise) if h.on_gap else (ap(split, metric), noise)
+        higher = not (h.on_gap or lower)
+        return Finding(h, paired_effect(grid, h.factor, h.favoured, measure, n, higher), n, metric)
+
     return Analysis(
         study=study,
         split=split,
         noise=noise,
         selection_noise=selection_noise,
         gap_noise=gap_noise,
-        phase1_ranking=tuple(ranking(phase1, selection, selection_noise, lower)),
-        phase2_ranking=tuple(
-            ranking(study.phase2_configurations(), selection, selection_noise, lower)
-        ),
-        overall_ranking=tuple(ranking(grid, selection, selection_noise, lower)),
-        findings=findings,
+        phase1_ranking=ranked(c for _, c in study.phase1() if c is not None),
+        phase2_ranking=ranked(study.phase2_configurations()),
+        overall_ranking=ranked(grid),
+        findings=tuple(map(finding, HYPOTHESES)),
+    )
+
+
+# ---- conclusions ----
+
+
+# The stage-set expectations: a place in the phase-1 ranking (of stage labels, best
+# first), who holds it, and the stage sets expected there.
+EXPECTED_STAGE_SETS: tuple[tuple[str, Callable[[list[str]], list[str]], tuple[str, ...]], ...] = (
+    ("Best single stage", lambda ranked: [x for x in ranked if len(x) == 2][:1], ("s3",)),
+    ("Best multi-stage set", lambda ranked: [x for x in ranked if len(x) > 2][:1], ("s34", "s234")),
+    ("Worst stage set", lambda ranked: ranked[-1:], ("s1",)),
+)
+# Which comparison study trains each reference, and which of its methods are that reference.
+_REFERENCE_RUNS: dict[str, tuple[Comparison, Callable[[Method], bool]]] = {
+    "none": (FUSION, lambda m: m.name == "none"),
+    "rgb": (MODALITY, lambda m: m.name == "rgb"),
+    "cssa": (FUSION, lambda m: dict(m.options).get("MODEL.FUSION.TYPE") == "cssa"),
+}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One stage-set expectation against the ranking on the selection split: ``found`` holds
+    that place with ``score``; ``gaps`` are each finished expected set minus ``found``."""
+
+    place: str
+    found: Configuration
+    score: float
+    expected: tuple[str, ...]
+    gaps: tuple[tuple[str, Estimate | None], ...]
+
+    @property
+    def met(self) -> bool:
+        return self.found.gaff.stage_label in self.expected
+
+
+@dataclass(frozen=True)
+class Versus:
+    """The best GAFF configuration against a reference method (``none``, ``rgb``, ``cssa``);
+    without a reference run, ``command`` is what trains one."""
+
+    method: str
+    reference: Configuration | None
+    gain: Estimate | None  # best − reference, the study's metric on the reported split
+    command: str
+
+
+@dataclass(frozen=True)
+class Conclusions:
+    verdicts: dict[str, str]  # hypothesis code → verdict
+    expectations: tuple[Expectation, ...]
+    best: Configuration | None  # #1 of the whole study on the selection split
+    tied: tuple[Configuration, ...]  # the others within its seed noise
+    cheapest: Configuration | None  # fewest GAFF parameters of the best and the tied
+    versus: dict[str, Versus]
+
+
+def how_to_run(reference: str) -> str:
+    """The ``tools/ablate.py`` command that trains a reference run, from the study plan."""
+    comparison, wanted = _REFERENCE_RUNS[reference]
+    plan = [e for e in comparison.plan() if wanted(e.config.method)]
+    files = ", ".join(f"{comparison.config_dir}/{e.config.method.name}.yaml" for e in plan)
+    only = ",".join(e.exp_id for e in plan)
+    return f"`tools/ablate.py --study {comparison.name} --only {only}` ({files})"
+
+
+def tied_with_best(a: Analysis, ranking: Sequence[Ranked]) -> list[Configuration]:
+    """The configurations within the seed noise of #1 (#1 excluded)."""
+    return [a.config(r.key) for r in ranking[1:] if r.within_noise_of_best]
+
+
+def cheapest(configs: Sequence[Configuration]) -> Configuration:
+    return min(configs, key=lambda c: c.parameter("gaff_total") or 0)
+
+
+def expectations(a: Analysis) -> list[Expectation]:
+    by_label = {a.config(r.key).gaff.stage_label: a.config(r.key) for r in a.phase1_ranking}
+    if len(by_label) < 2:
+        return []
+    result = []
+    for place, holder, expected in EXPECTED_STAGE_SETS:
+        for label in holder(list(by_label)):
+            ours = a.selected(by_label[label])
+            gaps = tuple(
+                (e, difference(a.selected(by_label[e]), ours, a.selection_noise))
+                for e in expected
+                if e in by_label and e != label
+            )
+            result.append(Expectation(place, by_label[label], ours.mean, expected, gaps))
+    return result
+
+
+def versus(a: Analysis, method: str) -> Versus:
+    reference = a.reference(method)
+    gain = difference(a.stats(a.best), a.stats(reference), a.noise)  # None without either
+    return Versus(method, reference, gain, how_to_run(method))
+
+
+def conclude(a: Analysis) -> Conclusions:
+    best = a.best
+    tied = tuple(tied_with_best(a, a.overall_ranking)) if a.selection_noise.known else ()
+    return Conclusions(
+        verdicts={f.hypothesis.code: f.verdict for f in a.findings},
+        expectations=tuple(expectations(a)),
+        best=best,
+        tied=tied,
+        cheapest=cheapest([best, *tied]) if best is not None else None,
+        versus={m: versus(a, m) for m in _REFERENCE_RUNS},
     )

@@ -1,9 +1,5 @@
-"""The analysis' view of a study: configurations, their runs (one per seed), what is missing.
-
-Both sources, the run folders written by ``tools/ablate.py`` and the earlier implementation's
-summary CSV, are turned into these records, so the statistics, plots and report never care
-where a number came from.
-"""
+"""The analysis' view of a study, whichever source it was read from (run folders or the
+earlier implementation's summary CSV): configurations, their runs, what is missing."""
 
 from __future__ import annotations
 
@@ -16,6 +12,18 @@ from ..study.plan import GaffConfig, phase1_plan, phase2_plan
 # split → metric → value: COCO keys (AP, 0–100) and, when evaluated, miss rates (MR_…, %)
 Metrics = Mapping[str, Mapping[str, float | None]]
 DEFAULT_AUX = ("thermal", "event")
+METHOD_NAMES = {
+    "none": "no fusion",
+    "rgb": "RGB only",
+    "cssa": "CSSA",
+    "add": "add",
+    "concat": "concat",
+    "gated": "gated GAFF",
+    "xattn": "cross-attention",
+    "late_concat": "late concat",
+    "gaff": "GAFF",
+    "other": "other",
+}
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,11 @@ class StudyData:
 
     def phase1(self) -> list[tuple[GaffConfig, Configuration | None]]:
         """The eight stage sets with the default hyper-parameters, in the plan's order."""
-        return [(c, self.grid.get(c)) for c in phase1_configs()]
+        return [(e.config, self.grid.get(e.config)) for e in phase1_plan()]
 
     def phase2(self, stage_label: str) -> list[tuple[GaffConfig, Configuration | None]]:
-        """The eight hyper-parameter combinations of one phase-2 stage set (grid order)."""
-        return [(c, self.grid.get(c)) for c in phase2_configs(stage_label)]
+        """The eight hyper-parameter combinations of one phase-2 stage set (default first)."""
+        return [(e.config, self.grid.get(e.config)) for e in phase2_plan([stage_label])]
 
     @property
     def planned(self) -> list[GaffConfig]:
@@ -105,15 +113,6 @@ class StudyData:
     def references(self, method: str) -> list[Configuration]:
         """Runs of one method trained with the study's settings (comparable with it)."""
         return [c for c in self.extras if c.method == method and not c.differs]
-
-
-def phase1_configs() -> list[GaffConfig]:
-    return [e.config for e in phase1_plan()]
-
-
-def phase2_configs(stage_label: str) -> list[GaffConfig]:
-    """The eight grid points of one stage set, in the plan's order (default first)."""
-    return [e.config for e in phase2_plan([stage_label])]
 
 
 def planned_configs(phase2_stage_sets: Sequence[str]) -> list[GaffConfig]:

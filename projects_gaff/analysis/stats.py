@@ -1,12 +1,7 @@
-"""Seed noise, effects and rankings: every comparison in the report goes through here.
-
-A configuration's value is the mean over its seeds (:class:`SeedStats`). The seed noise σ
-is the seed standard deviation pooled over every configuration with ≥ 2 seeds (noise is a
-property of the training recipe, not of one configuration). An effect is a linear
-contrast of configuration means, ``Σ wᵢ·meanᵢ``, whose standard error is
-``σ·√(Σ wᵢ²/nᵢ)``; it *exceeds the seed noise* when it is larger than two standard errors
-(about a 95 % interval), the threshold ``tools/ablate.py`` uses for its ranking.
-"""
+"""Seed noise, effects and rankings: every comparison in the report goes through here. An
+effect is a contrast ``Σ wᵢ·meanᵢ`` of configuration means with standard error
+``σ·√(Σ wᵢ²/nᵢ)`` (σ: the pooled seed noise); it *exceeds the noise* beyond 2 SE (README.md,
+"Analysis"; the threshold ``tools/ablate.py`` ranks with)."""
 
 from __future__ import annotations
 
@@ -27,6 +22,12 @@ FACTOR_VALUES = {
 # The earlier one-seed study's whole spread (phase 1 and phase 2, COCO AP
 # on the 0–100 scale), which it never compared with seed noise.
 EARLIER_SPREAD = (81.7, 83.8)
+SPREAD_SOURCE = 'README.md, "Analysis"'
+
+
+def other_level(factor: str, value: object) -> object:
+    """The factor's other level (each factor of the grid has two)."""
+    return next(v for v in FACTOR_VALUES[factor] if v != value)
 
 
 def ap(split: str, key: str = DEFAULT_SELECT_METRIC) -> Measure:
@@ -103,9 +104,15 @@ def contrast(terms: Sequence[tuple[SeedStats, float]], noise: Noise) -> Estimate
     return Estimate(value, noise.sigma * math.sqrt(sum(w * w / s.n for s, w in terms)))
 
 
+def group_difference(first: Sequence[SeedStats], second: Sequence[SeedStats], noise: Noise):
+    """The mean of the first group's means minus that of the second (which may be empty)."""
+    terms = [(s, 1 / len(first)) for s in first] + [(s, -1 / len(second)) for s in second]
+    return contrast(terms, noise)
+
+
 def difference(a: SeedStats | None, b: SeedStats | None, noise: Noise) -> Estimate | None:
     """``mean(a) − mean(b)``; None when either has no value."""
-    return None if a is None or b is None else contrast([(a, 1.0), (b, -1.0)], noise)
+    return None if a is None or b is None else group_difference([a], [b], noise)
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,7 @@ def paired_effect(
     ``factor`` (favoured value minus the other), e.g. r4 vs r8 at the same stage set,
     inter-sharing and merge. Each configuration is in at most one pair per factor, so the
     average is a contrast with weights ±1/P."""
-    (other,) = [v for v in FACTOR_VALUES[factor] if v != favoured]
+    other = other_level(factor, favoured)
     by_config = {c.gaff: c for c in configs if c.gaff is not None}
     sign = 1.0 if higher_is_better else -1.0
     pairs, terms = [], []

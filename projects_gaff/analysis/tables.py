@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..study.ranking import SeedStats, mean_of
 from .model import Configuration
-from .stats import EARLIER_SPREAD, Estimate
+from .stats import EARLIER_SPREAD, SPREAD_SOURCE, Estimate
 
 
 def count(value: float | None) -> str:
@@ -24,27 +24,29 @@ def count(value: float | None) -> str:
 
 
 def number(value: float | None, digits: int = 2, sign: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return "—" if value is None else f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def _and(value: float, extra: float | None, template: str, digits: int, sign: bool = False) -> str:
+    """``value`` followed by ``template`` holding ``extra``, unless ``extra`` is None."""
+    text = number(value, digits, sign)
+    return text if extra is None else text + template.format(number(extra, digits))
 
 
 def mean_std(stats: SeedStats | None, digits: int = 2) -> str:
     """``83.40 ± 0.21`` (seed std), or the single value with one seed."""
-    if stats is None:
-        return "—"
-    if stats.std is None:
-        return f"{stats.mean:.{digits}f}"
-    return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
+    return "—" if stats is None else _and(stats.mean, stats.std, " ± {}", digits)
 
 
 def effect(estimate: Estimate | None, digits: int = 2) -> str:
     """``+0.40 (2 SE 0.31)``: an effect and the seed-noise threshold it is compared with."""
     if estimate is None:
         return "—"
-    if estimate.threshold is None:
-        return f"{estimate.value:+.{digits}f}"
-    return f"{estimate.value:+.{digits}f} (2 SE {estimate.threshold:.{digits}f})"
+    return _and(estimate.value, estimate.threshold, " (2 SE {})", digits, sign=True)
+
+
+def bullets(lines) -> str:
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def noise_flag(estimate: Estimate | None) -> str:
@@ -100,7 +102,7 @@ def judged(
         size = "below" if abs(estimate.value) < high - low else "above"
         return (
             f"{value}; seed noise unknown, {size} the earlier one-seed study's "
-            f"{high - low:.1f}-point spread (DESIGN_NOTES §1)"
+            f"{high - low:.1f}-point spread ({SPREAD_SOURCE})"
         )
     where = "beyond" if estimate.exceeds_noise else "within"
     return f"{value}, {where} the seed noise (2 SE {estimate.threshold:.{digits}f})"

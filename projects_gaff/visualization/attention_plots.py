@@ -1,7 +1,5 @@
-"""Figures of captured attention (:func:`projects_gaff.fusion.capture_attention`): SE / ECA
-channel weights as bar charts, spatial maps overlaid on the RGB and thermal images. Drawn
-through matplotlib's Figure API, so no GUI backend or pyplot state is involved.
-"""
+"""Figures of captured attention (:func:`projects_gaff.fusion.capture_attention`): channel
+weights as bars, spatial maps over the RGB and thermal images (Figure API: no pyplot state)."""
 
 from __future__ import annotations
 
@@ -31,14 +29,12 @@ def channel_weights_figure(
     maps: AttentionMaps, path: str | Path, threshold: float | None = None
 ) -> Path | None:
     """One bar chart per stage and (B, C) entry, of the first image; None if there is none.
-
-    ``threshold`` (CSSA's) is drawn on ECA scores: channels below it are switched.
-    """
+    ``threshold`` (CSSA's) is drawn on ECA scores: channels below it are switched."""
     rows = {
-        stage: [(k, v[0].float().cpu().numpy()) for k, v in entries.items() if v.dim() == 2]
+        stage: charts
         for stage, entries in sorted(maps.items())
+        if (charts := [(k, v[0].float().cpu().numpy()) for k, v in entries.items() if v.dim() == 2])
     }
-    rows = {stage: charts for stage, charts in rows.items() if charts}
     if not rows:
         return None
     n_cols = max(map(len, rows.values()))

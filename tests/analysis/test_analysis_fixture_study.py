@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from projects_gaff.analysis import analyse, load_results, write_report
-from projects_gaff.analysis.conclusions import conclude
+from projects_gaff.analysis.findings import conclude
 from projects_gaff.analysis.report import PLOTS
 from projects_gaff.study.plan import GaffConfig
 
@@ -226,7 +226,7 @@ def test_report_has_every_section_table_and_figure(study, tmp_path):
 def test_memory_panel_shows_each_stage_sets_seed_mean_against_no_fusion(study):
     from matplotlib.figure import Figure
 
-    from projects_gaff.analysis.plots_phase1 import _memory_bars
+    from projects_gaff.analysis.plots import _memory_bars
 
     def set_memory(run: str, mb: float) -> None:
         path = study / P1 / run / "final_results.json"
@@ -265,7 +265,7 @@ def test_partial_study_reports_what_is_missing(tmp_path):
     assert "- exp_001_s1_r4_is0_mb0: pending" in text
     assert "- phase 2: not started" in text
     assert "Phase 2 has not run yet" in text
-    assert "81.7–83.8 AP (2.1 points, DESIGN_NOTES §1)" in text  # one seed: noise unknown
+    assert '81.7–83.8 AP (2.1 points, README.md, "Analysis")' in text  # one seed: noise unknown
     assert "Gain vs the no-fusion baseline: unknown (no-fusion baseline not run)." in text
     drawn = {p.stem for p in out.glob("*.png")}
     assert drawn == {"phase1_ap", "phase1_ap50_ap75", "phase1_sizes", "phase1_cost",
@@ -301,7 +301,7 @@ def test_analysis_imports_without_torch():
     ],
 )
 def test_a_runs_fusion_method_is_read_from_its_config(fusion, settings, method):
-    from projects_gaff.analysis.methods import fusion_method
+    from projects_gaff.analysis.load import fusion_method
 
     config = {} if fusion is None else {"MODEL": {"GAFF": {"STAGES": [2, 3]}, "FUSION": fusion}}
     assert fusion_method(config, {"gaff_stages": [2, 3], **settings}) == method

@@ -15,7 +15,7 @@ import pytest
 from test_analysis_fixture_study import P1, P2, write_run
 
 from projects_gaff.analysis import analyse, load_results, write_report
-from projects_gaff.analysis.plots_phase2 import selected_cell
+from projects_gaff.analysis.plots import selected_cell
 from projects_gaff.study.plan import GaffConfig, phase1_plan
 
 MR = "MR_reasonable_all"

@@ -1,8 +1,8 @@
 """The analysis on the earlier implementation's summary CSV.
 
-``fixtures/original_summary.csv`` has that runner's exact columns and the numbers
-DESIGN_NOTES §1 quotes: its phase 1 (COCO mAP / mAP50, 0–1 scale, one seed) and its best
-phase-2 run, s4 r8 is0 mb0 at .838.
+``fixtures/original_summary.csv`` has that runner's exact columns and its numbers (the
+README's "Analysis" quotes their 2.1-point spread): its phase 1 (COCO mAP / mAP50, 0–1
+scale, one seed) and its best phase-2 run, s4 r8 is0 mb0 at .838.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_original_csv_is_read_converted_and_judged(tmp_path):
     text = write_report(a, tmp_path).read_text()
     assert (
         "**undecided**: r4 − r8 = -0.40 AP; seed noise unknown, below the earlier one-seed "
-        "study's 2.1-point spread (DESIGN_NOTES §1)" in text
+        'study\'s 2.1-point spread (README.md, "Analysis")' in text
     )
     assert "| [2, 3] s23 | 1 | 82.20 | 97.40 | — |" in text
     assert "the earlier implementation's whole one-seed spread, 81.7–83.8 AP" in text
