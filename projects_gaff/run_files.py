@@ -20,6 +20,7 @@ D2_METRICS = "metrics.json"  # Detectron2's JSONWriter stream
 FINAL_RESULTS = "final_results.json"  # written last, atomically: the run is finished
 FAILED_RECORD = "failed.json"  # written by the study runner when a run failed
 EVAL_RESULTS = "eval_results.json"  # tools/train_net.py --eval-only
+DETECTIONS = "detections.json"  # tools/predict.py and tools/export_detections.py: COCO json
 INFERENCE_DIR = "inference"  # inference/<dataset>/: the evaluators' files (COCO json, ...)
 MISS_RATE_METRICS = "miss_rate.json"  # the miss-rate evaluator's metrics, in its output folder
 MISS_RATE_RESULTS = "miss_rate_result.txt"  # ... and its detections as a KAIST result file
@@ -66,7 +67,12 @@ def lower_is_better(metric: str) -> bool:
 
 
 # ---- exit codes of tools/train_net.py -----------------------------------------------------
-EXIT_REASONS = {2: "config or data error", 3: "loss became NaN/inf"}
+EXIT_CONFIG_ERROR = 2  # a config or data mistake, explained in one `error:` line
+EXIT_NONFINITE_LOSS = 3  # the loss became NaN/inf
+EXIT_REASONS = {
+    EXIT_CONFIG_ERROR: "config or data error",
+    EXIT_NONFINITE_LOSS: "loss became NaN/inf",
+}
 
 # ---- experiment names: exp_NNN_<code>[_seedK] ---------------------------------------------
 EXPERIMENT_ID = re.compile(r"^exp_(?P<number>\d{3})(?=_|$)")  # the id at the start of a name

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import torch
 from detectron2.config import CfgNode, get_cfg
 
 from projects_gaff import add_gaff_config
@@ -23,6 +27,18 @@ def make_cfg(config_file: str | Path = CONFIGS / "Base-GAFF-RCNN-FPN.yaml", *opt
     cfg.merge_from_file(str(config_file))
     cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.MIT.NAME", "mit_b0", *opts])
     return cfg
+
+
+@contextmanager
+def on_meta() -> Iterator[None]:
+    """Build on the meta device without the MiT's weight init (timm's ``_init_weights``):
+    for tests of shapes and parameter counts, which init cannot change; on meta the init's
+    truncated normals cost half a second per encoder."""
+    from timm.models.pvt_v2 import PyramidVisionTransformerV2
+
+    no_init = mock.patch.object(PyramidVisionTransformerV2, "_init_weights", lambda *_: None)
+    with torch.device("meta"), no_init:
+        yield
 
 
 TINY_OPTS_BASE = [

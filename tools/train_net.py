@@ -35,7 +35,7 @@ from projects_gaff.engine import (
     write_final_results,
 )
 from projects_gaff.engine.setup import FILE_ONLY
-from projects_gaff.run_files import EVAL_RESULTS
+from projects_gaff.run_files import EVAL_RESULTS, EXIT_CONFIG_ERROR, EXIT_NONFINITE_LOSS
 
 
 def main(args) -> dict | None:
@@ -93,7 +93,7 @@ def run(argv: list[str] | None = None) -> int:
             "is kept: lower SOLVER.BASE_LR (or check the data) and rerun with --resume.",
             file=sys.stderr,
         )
-        return 3
+        return EXIT_NONFINITE_LOSS
     except (KeyError, ValueError, FileNotFoundError, DatasetError) as error:
         # Config and data mistakes: one clear message for the user, the traceback in the log.
         log_traceback("run failed")
@@ -102,7 +102,7 @@ def run(argv: list[str] | None = None) -> int:
             # A DataLoader worker's error arrives wrapped in its traceback: keep the last line.
             message = message.strip().splitlines()[-1]
         print(f"error: {message.strip()}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG_ERROR
     return 0
 
 

@@ -15,6 +15,7 @@ from ..atomic import atomic_write_json
 from ..data import EventSynthesis, read_frame
 from ..data.frames import npy_frame_size
 from ..progress import progress
+from ..run_files import DETECTIONS
 from .predictor import GAFFPredictor
 
 BOX_COLOUR = (0, 255, 0)  # RGB
@@ -140,5 +141,5 @@ def predict_frames(
             picture = side_by_side(frame, instances, score_threshold)
             name = f"{record.get('frame_key', Path(record['file_name']).stem)}.png"
             cv2.imwrite(str(output_dir / name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-    atomic_write_json(output_dir / "detections.json", detections)
+    atomic_write_json(output_dir / DETECTIONS, detections)
     return detections

@@ -184,6 +184,7 @@ def test_conclusions_carry_the_verdicts_before_any_text(study):
     assert "--study modality --only exp_201" in c.versus["rgb"].command
 
 
+@pytest.mark.slow
 def test_report_has_every_section_table_and_figure(study, tmp_path):
     out = tmp_path / "report"
     out.mkdir()
@@ -247,6 +248,7 @@ def test_memory_panel_shows_each_stage_sets_seed_mean_against_no_fusion(study):
     assert baseline.get_ydata()[0] == pytest.approx(900 / 1024)  # the no-fusion runs
 
 
+@pytest.mark.slow
 def test_partial_study_reports_what_is_missing(tmp_path):
     base = tmp_path / "study"
     write_run(base / P1 / "exp_003_s3_r4_is0_mb0", 81.0)

@@ -62,6 +62,7 @@ def make_study(base: Path, select: str | None) -> Path:
     return base
 
 
+@pytest.mark.slow
 def test_miss_rates_are_loaded_ranked_on_and_reported(tmp_path):
     study = load_results(make_study(tmp_path / "study", MR))
     assert study.select_metric == MR and study.miss_rates == ("MR_all", MR)
@@ -88,6 +89,7 @@ def test_miss_rates_are_loaded_ranked_on_and_reported(tmp_path):
     assert "](phase1_miss_rate.png)" in text
 
 
+@pytest.mark.slow
 def test_heatmap_boxes_the_cell_chosen_on_val(tmp_path):
     """Item 12 of issue 17: the box follows the selection rule, not the test values."""
     for select, cell in ((MR, (0, 1)), (None, (1, 3))):
@@ -98,6 +100,7 @@ def test_heatmap_boxes_the_cell_chosen_on_val(tmp_path):
     assert f"the red box marks each set's best cell on val {MR}, the selection rule" in text
 
 
+@pytest.mark.slow
 def test_a_study_without_miss_rates_has_no_miss_rate_columns(tmp_path):
     base = tmp_path / "study"
     for e in phase1_plan()[:2]:

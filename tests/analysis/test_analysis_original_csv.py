@@ -19,6 +19,7 @@ from projects_gaff.study.plan import GaffConfig
 ORIGINAL = Path(__file__).parent / "fixtures" / "original_summary.csv"
 
 
+@pytest.mark.slow
 def test_original_csv_is_read_converted_and_judged(tmp_path):
     study = load_results(ORIGINAL)
     assert study.splits == ("test",) and study.selection_split == "test"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from test_analysis_fixture_study import P1, write_run
 
 from projects_gaff.analysis import analyse, load_results, write_report
@@ -31,6 +32,7 @@ def test_size_panels_without_data_are_not_drawn(tmp_path):
     assert panels(a, ("APl",), str) is None
 
 
+@pytest.mark.slow
 def test_one_epoch_curves_are_skipped_and_the_report_says_why(tmp_path):
     base = tmp_path / "study"
     for e in phase1_plan()[:2]:

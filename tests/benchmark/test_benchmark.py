@@ -62,6 +62,7 @@ def _tiny_settings(tmp_path: Path, *opts: str, **options) -> Settings:
     )
 
 
+@pytest.mark.slow
 def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
     settings = _tiny_settings(
         tmp_path, *tiny_dataset, real_data=True, breakdown=True, breakdown_steps=1
@@ -79,6 +80,7 @@ def test_real_loader_feeds_training_and_breakdown(tmp_path, tiny_dataset):
 COMPILE_EAGER = ["MODEL.COMPILE.BACKEND", "eager"]  # graph capture only: seconds, not minutes
 
 
+@pytest.mark.slow
 def test_compile_both_measures_eager_then_compiled(tmp_path):
     settings = _tiny_settings(
         tmp_path, *COMPILE_EAGER, compile="both", fp32_matmul=True, matmul_size=64
@@ -95,6 +97,7 @@ def test_compile_both_measures_eager_then_compiled(tmp_path):
     assert float(roofs[1]["backbone_gflop"]) > 0
 
 
+@pytest.mark.slow
 def test_breakdown_refuses_compiled_models(tmp_path):
     settings = _tiny_settings(tmp_path, *COMPILE_EAGER, compile="on", breakdown=True)
     with pytest.raises(ValueError, match="--compile off"):

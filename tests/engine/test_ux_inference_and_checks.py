@@ -91,6 +91,7 @@ def _random_model_cfg(*opts: str):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_stock_default_predictor_works_on_a_prepared_frame(demo_records):
     from detectron2.engine import DefaultPredictor
 

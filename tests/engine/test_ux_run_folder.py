@@ -112,6 +112,7 @@ def test_settings_that_do_not_do_what_they_seem_are_warned_about():
     assert study_fields(amp_on_cpu)["amp"] is None  # what ran, not what was asked for
 
 
+@pytest.mark.slow
 def test_tools_start_without_known_harmless_warnings():
     """`--help` of a tool that imports Detectron2 prints the usage and nothing else."""
     for tool in ("train_net.py", "predict.py", "dataset_summary.py"):

@@ -92,6 +92,7 @@ def test_eval_miss_rate_reports_a_bad_result_line(tmp_path, capsys):
     assert "C_result.txt:2: has image index 2253, outside 1-2252" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_plot_miss_rate_draws_all_day_night(tmp_path):
     out = tmp_path / "fig" / "mr.png"
     results = [str(KAIST_EVAL / f"{m}_result.txt") for m in sorted(PUBLISHED)]

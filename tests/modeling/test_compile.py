@@ -25,6 +25,7 @@ def _model(*opts: str) -> torch.nn.Module:
     return GAFFTrainer.build_model(make_cfg(CONFIGS / "gaff_s23.yaml", *opts))
 
 
+@pytest.mark.slow
 def test_compile_is_off_by_default_and_in_place_when_on():
     plain, compiled = _model(), _model(*COMPILE_EAGER)
     assert not is_compiled(plain)
@@ -34,6 +35,7 @@ def test_compile_is_off_by_default_and_in_place_when_on():
     assert list(compiled.state_dict()) == list(plain.state_dict())
 
 
+@pytest.mark.slow
 def test_compiled_encoder_matches_eager_and_trains():
     model = _model(*COMPILE_EAGER).eval()
     x = torch.randn(2, 5, 64, 96)
@@ -55,6 +57,7 @@ def test_compiled_encoder_matches_eager_and_trains():
     assert all(p.grad is not None for p in bottom_up.parameters())
 
 
+@pytest.mark.slow
 def test_gflops_are_counted_through_a_compiled_encoder():
     """fvcore's tracer refuses compiled code; count_gflops must still give the eager count."""
     plain = count_gflops(_model(), 5, 64, 96)
@@ -62,6 +65,7 @@ def test_gflops_are_counted_through_a_compiled_encoder():
     assert count_gflops(_model(*COMPILE_EAGER), 5, 64, 96) == plain
 
 
+@pytest.mark.slow
 def test_compiled_predictor_gives_the_eager_predictions(finished_run, tiny_dataset):
     weights = str(finished_run / "checkpoints" / "best_model.pth")
     # The tiny run is barely trained: keep every detection so there are boxes to compare.

@@ -58,6 +58,7 @@ def visualize_attention():
     return module
 
 
+@pytest.mark.slow
 def test_tool_writes_pngs_and_maps(tmp_path, visualize_attention):
     config = CONFIGS / "quick" / "gaff_s23.yaml"
     torch.manual_seed(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import CONFIGS, make_cfg
+from conftest import CONFIGS, make_cfg, on_meta
 from detectron2.modeling import build_backbone
 from fusion_formulas import fusion_params, gaff_params
 
@@ -24,7 +24,7 @@ def n_params(module: torch.nn.Module) -> int:
 
 def bottom_up(config, *opts, device: str = "cpu"):
     cfg = make_cfg(config, "MODEL.DEVICE", device, *opts)
-    with torch.device(device):
+    with on_meta() if device == "meta" else torch.device(device):
         return build_backbone(cfg).bottom_up, cfg
 
 
@@ -57,6 +57,7 @@ def test_per_stage_se_reduction():
         assert n_params(model.fusion[str(s)]) == gaff_params(DIMS[s - 1], r, False)
 
 
+@pytest.mark.slow
 def test_mixed_stage_types_train_every_parameter():
     """One backbone with four methods, a projected GAFF among them (gated: in
     test_fusion_blocks, as it refuses OUT_CHANNELS); every parameter and both
@@ -85,6 +86,7 @@ def test_mixed_stage_types_train_every_parameter():
     assert x.grad[:, :3].any() and x.grad[:, 3:].any()
 
 
+@pytest.mark.slow
 def test_late_fusion_leaves_the_streams_unfused():
     """Late concat at s23: the FPN gets concat maps at stages 2 and 3, and at stages 1 and 4
     exactly the no-fusion model's rgb + aux (same stream weights); mid-level concat feeds
@@ -106,6 +108,7 @@ def test_late_fusion_leaves_the_streams_unfused():
     assert not torch.allclose(out["late"]["stage4"], out["mid"]["stage4"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["late_concat.yaml", "xattn.yaml"])
 def test_late_and_cross_attention_fusion_train_every_parameter(config):
     torch.manual_seed(0)
@@ -200,7 +203,7 @@ def test_removed_stream_ignores_its_channels(config, ignored):
 )
 def test_config_errors_are_clear(opts, message):
     cfg = make_cfg(CONFIGS / "gaff_s23.yaml", "MODEL.DEVICE", "meta", *opts)
-    with pytest.raises(ValueError, match=message), torch.device("meta"):
+    with pytest.raises(ValueError, match=message), on_meta():
         build_backbone(cfg)
 
 

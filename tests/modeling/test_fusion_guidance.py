@@ -3,6 +3,7 @@ overfit run drives down through GuidedRCNN."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import CONFIGS, make_cfg
 from detectron2.modeling import build_model
@@ -37,6 +38,7 @@ def test_box_masks_mark_every_cell_a_box_overlaps():
     assert masks[2].sum() == 0
 
 
+@pytest.mark.slow
 def test_guidance_loss_decreases_on_a_tiny_overfit_run():
     torch.manual_seed(0)
     cfg = make_cfg(

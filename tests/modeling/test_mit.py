@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, make_cfg
+from conftest import CONFIGS, make_cfg, on_meta
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone, build_model
 from safetensors import safe_open
@@ -81,6 +81,7 @@ def hub_to_nvlabs(hub: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+@pytest.mark.slow
 def test_matches_segformer_model(reference):
     """Same weights in, same four feature maps out, at a size that is not a multiple of 32."""
     model, path = reference
@@ -96,7 +97,7 @@ def test_matches_segformer_model(reference):
         assert (g - e).abs().max().item() < 1e-4
 
 
-@pytest.mark.parametrize("layout", ["huggingface", "nvlabs"])
+@pytest.mark.parametrize("layout", [pytest.param("huggingface", marks=pytest.mark.slow), "nvlabs"])
 def test_local_weights_load_into_both_streams(reference, tmp_path, layout):
     model, hf_file = reference
     hub = {f"segformer.{k}": v for k, v in load_file(str(hf_file)).items()}
@@ -179,7 +180,7 @@ def test_every_variant_matches_published_size():
     }
     for name, millions in published.items():
         spec = MIT_SPECS[name]
-        with torch.device("meta"):
+        with on_meta():
             encoder = MixVisionTransformer(spec)
         total = sum(p.numel() for p in encoder.parameters()) / 1e6
         assert abs(total - millions) < 0.05, (name, total)
@@ -257,7 +258,7 @@ def test_truncated_stream_keeps_the_full_encoders_drop_path_rates():
             for block in stage.blocks
         ]
 
-    with torch.device("meta"):
+    with on_meta():
         full = MixVisionTransformer(MIT_SPECS["mit_b2"], drop_path_rate=0.3)
         first_two = MixVisionTransformer(MIT_SPECS["mit_b2"], drop_path_rate=0.3, num_stages=2)
     assert len(first_two.stages) == 2 and rates(full)[-1] == pytest.approx(0.3)

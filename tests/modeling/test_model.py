@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
-from conftest import CONFIGS, make_cfg
+from conftest import CONFIGS, make_cfg, on_meta
 from detectron2.modeling import build_backbone, build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
@@ -74,7 +76,14 @@ def test_phase1_configs_default_to_mit_b1():
     assert len(cfg.MODEL.PIXEL_MEAN) == len(cfg.MODEL.PIXEL_STD) == 5
 
 
-@pytest.mark.parametrize("config", ["gaff_s23.yaml", "gaff_s1234.yaml", "baseline_nofusion.yaml"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        "gaff_s23.yaml",
+        pytest.param("gaff_s1234.yaml", marks=pytest.mark.slow),
+        pytest.param("baseline_nofusion.yaml", marks=pytest.mark.slow),
+    ],
+)
 def test_training_step_uses_every_parameter(config):
     torch.manual_seed(0)
     model = build_model(make_cfg(CONFIGS / config))
@@ -127,31 +136,26 @@ def test_backbone_output_shapes_and_strides(h, w):
         assert pyramid[name].shape == (1, 256, -(-ph // stride), -(-pw // stride))
 
 
-@pytest.mark.parametrize("stages", [[1], [3], [2, 3], [3, 4], [1, 2, 3, 4]])
-@pytest.mark.parametrize("variant", ["mit_b0", "mit_b1"])
+@functools.cache
+def detector_params(variant: str, stages: tuple[int, ...], r: int, bottleneck: bool) -> int:
+    cfg = make_cfg(CONFIGS / "Base-GAFF-RCNN-FPN.yaml", "MODEL.MIT.NAME", variant)
+    cfg.merge_from_list(["MODEL.DEVICE", "meta", "MODEL.FUSION.STAGES", str(list(stages))])
+    cfg.merge_from_list(["MODEL.GAFF.SE_REDUCTION", r, "MODEL.GAFF.MERGE_BOTTLENECK", bottleneck])
+    with on_meta():
+        return n_params(build_model(cfg))
+
+
+@pytest.mark.parametrize("stages", [(1,), (3,), (2, 3), (3, 4), (1, 2, 3, 4)])
+@pytest.mark.parametrize("variant", ["mit_b0", pytest.param("mit_b1", marks=pytest.mark.slow)])
 def test_param_count_changes_by_the_gaff_formula(stages, variant):
-    def count(fusion_stages, *opts):
-        cfg = make_cfg(
-            CONFIGS / "Base-GAFF-RCNN-FPN.yaml",
-            "MODEL.MIT.NAME",
-            variant,
-            "MODEL.DEVICE",
-            "meta",
-            *opts,
-        )
-        cfg.MODEL.FUSION.STAGES = fusion_stages
-        with torch.device("meta"):
-            return n_params(build_model(cfg))
-
     dims = MIT_SPECS[variant].dims
-    for opts, r, bottleneck in [
-        ((), 4, False),
-        (("MODEL.GAFF.SE_REDUCTION", 8, "MODEL.GAFF.MERGE_BOTTLENECK", True), 8, True),
-    ]:
+    for r, bottleneck in [(4, False), (8, True)]:
         expected = sum(gaff_params(dims[s - 1], r, bottleneck) for s in stages)
-        assert count(stages, *opts) - count([], *opts) == expected
+        fused = detector_params(variant, stages, r, bottleneck)
+        assert fused - detector_params(variant, (), r, bottleneck) == expected
 
 
+@pytest.mark.slow
 def test_rgb_output_mode_builds_no_unreachable_aux_stages():
     cfg = make_cfg(CONFIGS / "gaff_s23.yaml", "MODEL.MIT.UNFUSED_OUTPUT", "rgb")
     model = build_model(cfg)

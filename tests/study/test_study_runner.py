@@ -117,6 +117,7 @@ def summary(base: Path) -> dict[str, dict]:
     return {f"{r['phase']}/{r['name']}": r for r in rows}
 
 
+@pytest.mark.slow
 def test_full_study_selects_on_val_and_reuses_defaults(fake):
     study, base = fake(top_k=2)
     assert study.run() == 0
@@ -161,6 +162,7 @@ def test_full_study_selects_on_val_and_reuses_defaults(fake):
     assert len(summary(base)) == 32
 
 
+@pytest.mark.slow
 def test_fusion_study_runs_each_method_with_its_options(fake):
     """--study fusion: one run per method at the same stages, the method's keys on top of the
     same base config and options, the §8.2 table in its own summary; a rerun skips."""
@@ -195,6 +197,7 @@ def test_fusion_study_runs_each_method_with_its_options(fake):
     assert (base / "master_log.txt").read_text().count("SKIP") == 16
 
 
+@pytest.mark.slow
 def test_select_on_test_warns(fake):
     study, base = fake(top_k=1, select_on="test", phase="all", only=("exp_001", "exp_002",
                        "exp_003", "exp_004", "exp_005", "exp_006", "exp_007", "exp_008",
@@ -217,6 +220,7 @@ def test_phase2_refuses_an_incomplete_phase1(fake):
     assert summary(base)["2/exp_002_s2_r4_is0_mb0"]["status"] == "finished"  # reused
 
 
+@pytest.mark.slow
 def test_failure_is_recorded_and_the_study_goes_on(fake):
     scores = {**SCORES, "s2_r4_is0_mb0": {"fail": True}}
     study, base = fake(scores, phase="1")
@@ -261,6 +265,7 @@ def test_partial_run_resumes_and_broken_results_are_not_finished(fake):
     assert "INTERRUPTED exp_004" not in log
 
 
+@pytest.mark.slow
 def test_select_metric_miss_rate_ranks_phase1_and_fills_the_summary(fake):
     """TEST.SELECT_METRIC MR_…: phase 2 takes the lowest val miss rate (s4 here, while s3
     has the best val AP), and the summary gains the miss-rate columns."""
@@ -309,6 +314,7 @@ def test_finished_means_complete_final_results(tmp_path, text, finished):
     assert (run_status(tmp_path) is Status.FINISHED) is finished
 
 
+@pytest.mark.slow
 def test_seeds_give_mean_std_and_noise_flags(fake):
     scores = {
         "default": {"val": 30.0, "test": 30.0, "noise": [0.0, 2.0, 4.0]},
@@ -346,6 +352,7 @@ def test_ranking_noise_rules():
     assert chosen == ["y"] and "closer than the seed noise" in warning
 
 
+@pytest.mark.slow
 def test_gpus_run_one_experiment_per_gpu_at_a_time(fake):
     scores = {"default": {"val": 30.0, "test": 30.0, "sleep": 0.4}}
     study, _ = fake(scores, phase="1", gpus=("0", "1"))
