@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import projects_gaff.known_warnings  # noqa: F401  (before Detectron2, whose imports warn)
@@ -66,24 +67,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     opts = args.opts[1:] if args.opts[:1] == ["--"] else args.opts
-    settings = Settings(
-        configs=args.configs,
+    given = {f.name: getattr(args, f.name) for f in fields(Settings) if hasattr(args, f.name)}
+    given.update(
         opts=opts,
         output=Path(args.output),
         height=args.size[0],
         width=args.size[1],
-        infer_batch=args.infer_batch,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        amp=args.amp,
-        compile=args.compile,
-        real_data=args.real_data,
-        fp32_matmul=args.fp32_matmul,
-        matmul_size=args.matmul_size,
-        breakdown=args.breakdown,
-        breakdown_steps=args.breakdown_steps,
         command=shlex.join(["python", "tools/benchmark.py", *(argv or sys.argv[1:])]),
     )
+    settings = Settings(**given)
     files = run(settings)
     print(Path(files["markdown"]).read_text())
     return 0
