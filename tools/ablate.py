@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     study = parser.add_argument_group("study")
     study.add_argument(
         "--study", choices=["gaff", *COMPARISONS], default="gaff",
-        help="gaff: the two-phase GAFF study; fusion: one run per fusion method (guide §8.2); "
-        "modality: one run per modality set",
+        help="gaff: the two-phase GAFF study; fusion: one run per fusion method; "
+        "modality: one run per modality set (README, 'Comparison studies')",
     )  # fmt: skip
     study.add_argument(
         "--fusion-stages", type=_stages, metavar="23",
