@@ -267,7 +267,8 @@ def test_time_limit_requeues_a_bounded_number_of_times(slurm, tmp_path):
     assert jobs[ids[EXP1]]["JobState"] == "COMPLETED" and jobs[ids[EXP1]]["Restarts"] == "1"
     assert run_status(study.folder(EXP1)) is Status.FINISHED
     second = [c for c in study.calls() if c["name"] == EXP2]
-    assert [c["restarts"] for c in second] == [0, 1] and second[1]["step"] > 0
+    evidence = f"{jobs}\n{study.master_log()}\n{study.log.read_text()[-3000:]}"
+    assert [c["restarts"] for c in second] == [0, 1] and second[1]["step"] > 0, evidence
     failed = json.loads((study.folder(EXP2) / "failed.json").read_text())
     assert "timed-out too many times" in failed["reason"]
     assert {c["job"] for c in study.calls()} == {ids[EXP1], ids[EXP2]}  # no resubmission
