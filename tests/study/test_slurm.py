@@ -270,7 +270,8 @@ def test_time_limit_requeues_a_bounded_number_of_times(slurm, tmp_path):
     evidence = f"{jobs}\n{study.master_log()}\n{study.log.read_text()[-3000:]}"
     assert [c["restarts"] for c in second] == [0, 1] and second[1]["step"] > 0, evidence
     failed = json.loads((study.folder(EXP2) / "failed.json").read_text())
-    assert "timed-out too many times" in failed["reason"]
+    # submitit's last handler writes this, unless SLURM's kill at the limit comes first
+    assert re.search(r"timed-out too many times|ended TIMEOUT", failed["reason"]), failed
     assert {c["job"] for c in study.calls()} == {ids[EXP1], ids[EXP2]}  # no resubmission
 
 
