@@ -24,6 +24,7 @@ from ..atomic import read_csv
 from ..run_files import (
     COCO_KEYS,
     CONFIG_JSON,
+    CONFIG_YAML,
     FAILED_RECORD,
     FINAL_RESULTS,
     METRICS_PER_EPOCH,
@@ -255,7 +256,7 @@ def _splits(runs: Sequence[RunResult]) -> tuple[str, ...]:
 def read_yaml_config(folder: Path) -> Mapping:
     """The run's Detectron2 config as plain data, or ``{}`` when absent or unreadable."""
     try:
-        data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load((folder / CONFIG_YAML).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -12,7 +12,7 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..atomic import FILE_MODE, atomic_write_text
-from ..run_files import BEST_MODEL, FINAL_MODEL, periodic_checkpoint
+from ..run_files import BEST_MODEL, FINAL_MODEL, LAST_CHECKPOINT, periodic_checkpoint
 
 # What torch.load raises on a truncated or corrupt file.
 UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile)
@@ -106,7 +106,7 @@ class StudyCheckpointer(DetectionCheckpointer):
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         if self.save_to_disk:
             atomic_write_text(
-                os.path.join(self.save_dir, "last_checkpoint"), last_filename_basename
+                os.path.join(self.save_dir, LAST_CHECKPOINT.name), last_filename_basename
             )
 
     def _torch_load(self, f):

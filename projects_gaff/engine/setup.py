@@ -30,6 +30,7 @@ from ..run_files import (
     EVAL_RESULTS,
     FAILED_RECORD,
     FINAL_RESULTS,
+    INFERENCE_DIR,
     METRICS_PER_BATCH,
     METRICS_PER_EPOCH,
     MODEL_INFO,
@@ -49,7 +50,7 @@ _RUN_FILES = (
     CONFIG_YAML, CONFIG_JSON, SPLITS, MODEL_INFO, METRICS_PER_BATCH, METRICS_PER_EPOCH,
     D2_METRICS, FINAL_RESULTS, EVAL_RESULTS, FAILED_RECORD,
 )  # fmt: skip
-_RUN_FOLDERS = (CHECKPOINT_DIR, "inference")
+_RUN_FOLDERS = (CHECKPOINT_DIR, INFERENCE_DIR)
 
 _MISSING_C = (
     "detectron2._C (Detectron2's compiled operators) is not built here: rotated boxes, "
