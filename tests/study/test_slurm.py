@@ -246,6 +246,17 @@ class StandIn:
     def folder(self, name: str) -> Path:
         return self.base / P1 / name
 
+    def evidence(self) -> str:
+        """What to read when an assertion fails: the calls, SLURM's view of the jobs, the
+        master log, and the tails of the runner's, each job's and each run's logs."""
+        parts = [f"calls: {self.calls()}", f"jobs: {self.cluster.jobs()}"]
+        logs = [self.log, self.base / "master_log.txt", *sorted(self.base.glob("submitit/*_log.*")),
+                *sorted(self.base.glob(f"{P1}/*/console.log"))]  # fmt: skip
+        for path in filter(Path.is_file, logs):
+            tail = path.read_text(errors="replace").splitlines()[-20:]
+            parts.append(f"--- {path}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
 
 EXP1, EXP2, EXP3, EXP4 = (
     "exp_001_s1_r4_is0_mb0", "exp_002_s2_r4_is0_mb0",
@@ -259,19 +270,21 @@ def test_time_limit_requeues_a_bounded_number_of_times(slurm, tmp_path):
     is requeued --max-requeues (1) times, then recorded FAILED."""
     runs = {EXP1: {"steps": 3, "until_requeued": 1}, EXP2: {"steps": 10**6}}
     study = StandIn(tmp_path, slurm, runs, timeout_min=1, max_requeues=1)
-    assert study.run(timeout_s=400) == 1, study.log.read_text()[-3000:]
+    assert study.run(timeout_s=400) == 1, study.evidence()
     ids = job_ids(study.base)
     jobs = settled(slurm, ids.values())
+    evidence = study.evidence()
     first = [c for c in study.calls() if c["name"] == EXP1]
-    assert [c["restarts"] for c in first] == [0, 1] and first[1]["step"] > 0
-    assert jobs[ids[EXP1]]["JobState"] == "COMPLETED" and jobs[ids[EXP1]]["Restarts"] == "1"
-    assert run_status(study.folder(EXP1)) is Status.FINISHED
+    assert [c["restarts"] for c in first] == [0, 1] and first[1]["step"] > 0, evidence
+    assert (jobs[ids[EXP1]]["JobState"], jobs[ids[EXP1]]["Restarts"]) == ("COMPLETED", "1"), (
+        evidence
+    )
+    assert run_status(study.folder(EXP1)) is Status.FINISHED, evidence
     second = [c for c in study.calls() if c["name"] == EXP2]
-    evidence = f"{jobs}\n{study.master_log()}\n{study.log.read_text()[-3000:]}"
     assert [c["restarts"] for c in second] == [0, 1] and second[1]["step"] > 0, evidence
     failed = json.loads((study.folder(EXP2) / "failed.json").read_text())
     # submitit's last handler writes this, unless SLURM's kill at the limit comes first
-    assert re.search(r"timed-out too many times|ended TIMEOUT", failed["reason"]), failed
+    assert re.search(r"timed-out too many times|ended TIMEOUT", failed["reason"]), evidence
     assert {c["job"] for c in study.calls()} == {ids[EXP1], ids[EXP2]}  # no resubmission
 
 
