@@ -31,7 +31,7 @@ from tqdm import tqdm
 from projects_gaff.run_files import EXPERIMENT_ID, GAFF_CODE
 from projects_gaff.study.comparison import COMPARISONS, DEFAULT_STAGES, STUDIES
 from projects_gaff.study.dry_run import plan_table
-from projects_gaff.study.executors import SlurmOptions
+from projects_gaff.study.executors import MIN_TIMEOUT_MIN, SlurmOptions
 from projects_gaff.study.options import StudyError, StudyOptions
 from projects_gaff.study.plan import (
     STAGE_SETS,
@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     where.add_argument("--gpus-per-run", type=int, default=1, help="GPUs of one run (DDP)")
     where.add_argument("--partition", help="SLURM partition")
-    where.add_argument("--timeout-min", type=int, default=24 * 60, help="job time limit")
+    where.add_argument(
+        "--timeout-min", type=int, default=24 * 60, help="job time limit in minutes (at least 2)"
+    )
     where.add_argument("--cpus-per-run", type=int, help="CPUs of one SLURM job")
     where.add_argument("--mem-gb", type=float, help="memory of one SLURM job")
     where.add_argument("--account", help="SLURM account")
@@ -181,6 +183,11 @@ def check_options(o: StudyOptions) -> None:
         (
             not (o.gpus and o.launcher == "slurm"),
             "--gpus lists this machine's GPUs; SLURM jobs take --gpus-per-run",
+        ),
+        (
+            o.launcher != "slurm" or o.resources.timeout_min >= MIN_TIMEOUT_MIN,
+            f"--timeout-min {o.resources.timeout_min}: at least {MIN_TIMEOUT_MIN} on SLURM, "
+            "which may send its time-limit warning up to 60 s early, before a job can catch it",
         ),
         (len(o.opts) % 2 == 0, f"options must be KEY VALUE pairs: {list(o.opts)}"),
         (o.config_file.is_file(), f"config file {o.config_file} not found"),

@@ -249,6 +249,13 @@ class NotSubmitted:
         pass
 
 
+# SLURM may send the time-limit warning (SIGUSR2) up to 60 s before it is due; one that came
+# before submitit installed its handler would kill the job. So the warning is due 90 s before
+# the limit but never before 90 s after the start, which needs a limit of 2 min or more.
+WARNING_S = 90
+MIN_TIMEOUT_MIN = 2
+
+
 @dataclass(frozen=True)
 class SlurmOptions:
     """Resources of each submitit job: ``--partition`` … ``--max-requeues`` of tools/ablate.py."""
@@ -279,6 +286,11 @@ class SubmititLauncher:
         self.registry = self.folder / JOBS_REGISTRY
         self.queue: SlurmQueue | None = None
         if cluster == "slurm":
+            if resources.timeout_min < MIN_TIMEOUT_MIN:
+                raise ValueError(
+                    f"a SLURM time limit of {resources.timeout_min} min is too short for the "
+                    f"time-limit warning: at least {MIN_TIMEOUT_MIN} min"
+                )
             self.poll_s = 2.0  # a result file is checked at each poll, squeue less often
             self.queue = SlurmQueue()
             self.executor = submitit.AutoExecutor(
@@ -294,9 +306,7 @@ class SubmititLauncher:
                 cpus_per_task=resources.cpus_per_run,
                 mem_gb=resources.mem_gb,
                 slurm_partition=resources.partition,
-                # the time-limit warning (SIGUSR2): 90 s before, or at half of a short limit
-                # (SLURM never sends a warning due before the job started)
-                slurm_signal_delay_s=min(90, resources.timeout_min * 30),
+                slurm_signal_delay_s=min(WARNING_S, resources.timeout_min * 60 - WARNING_S),
                 # requeueable even where the cluster's default is JobRequeue=0
                 slurm_additional_parameters={"requeue": True},
                 **{key: value for key, value in extra.items() if value is not None},

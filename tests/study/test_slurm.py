@@ -265,12 +265,12 @@ EXP1, EXP2, EXP3, EXP4 = (
 
 
 def test_time_limit_requeues_a_bounded_number_of_times(slurm, tmp_path):
-    """With a 1-minute limit SLURM warns each job (SIGUSR2) half a minute before the end:
+    """With a 2-minute limit SLURM warns each job (SIGUSR2) 30-90 s after its start:
     exp_001 requeues itself and finishes from its checkpoint; exp_002, which never fits,
     is requeued --max-requeues (1) times, then recorded FAILED."""
     runs = {EXP1: {"steps": 3, "until_requeued": 1}, EXP2: {"steps": 10**6}}
-    study = StandIn(tmp_path, slurm, runs, timeout_min=1, max_requeues=1)
-    assert study.run(timeout_s=400) == 1, study.evidence()
+    study = StandIn(tmp_path, slurm, runs, timeout_min=2, max_requeues=1)
+    assert study.run(timeout_s=600) == 1, study.evidence()
     ids = job_ids(study.base)
     jobs = settled(slurm, ids.values())
     evidence = study.evidence()

@@ -56,9 +56,14 @@ def test_account_qos_requeue_and_time_limit_warning(fake_slurm):
 
 
 def test_cpu_only_jobs_and_short_limits(fake_slurm):
-    flags = _flags(fake_slurm, SlurmOptions(gpus_per_run=0, timeout_min=1))
+    """SLURM may warn up to 60 s early: the warning is never due before 90 s after the start,
+    and a limit too short for that is refused."""
+    flags = _flags(fake_slurm, SlurmOptions(gpus_per_run=0, timeout_min=2))
     assert not any("gpus" in flag or "account" in flag or "qos" in flag for flag in flags)
-    assert "#SBATCH --signal=USR2@30" in flags  # a warning due before the start never comes
+    assert "#SBATCH --signal=USR2@30" in flags and "#SBATCH --time=2" in flags
+    assert "#SBATCH --signal=USR2@90" in _flags(fake_slurm, SlurmOptions(timeout_min=3))
+    with pytest.raises(ValueError, match=r"1 min is too short.*at least 2 min"):
+        SubmititLauncher("slurm", fake_slurm / "submitit", SlurmOptions(timeout_min=1))
 
 
 def test_max_jobs_caps_the_slots(fake_slurm):

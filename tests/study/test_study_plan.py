@@ -10,6 +10,7 @@ from ablate_cli import check_options
 from conftest import REPO_ROOT, study_options
 
 from projects_gaff.study import (
+    SlurmOptions,
     Study,
     StudyError,
     parse_stage_label,
@@ -108,6 +109,10 @@ def test_unknown_stage_labels_are_refused(text):
         ({"top_k_from": ("s3", "s12")}, "--top-k-from"),
         ({"gpus": ("0", "0")}, "GPU twice"),
         ({"gpus": ("0",), "launcher": "slurm"}, "SLURM jobs take --gpus-per-run"),
+        (
+            {"launcher": "slurm", "resources": SlurmOptions(timeout_min=1)},
+            "--timeout-min 1: at least 2 on SLURM",
+        ),
     ],
 )
 def test_bad_options_are_one_clear_error(tmp_path, kw, message):
