@@ -3,7 +3,7 @@
 #
 # Idempotent: a stamp records the hash of this script and setup.cfg; when neither
 # changed since the last successful install it returns in well under a second.
-# Detectron2 comes from the repackaged `sal-detectron2` wheel (DESIGN_NOTES §5):
+# Detectron2 comes from the repackaged `sal-detectron2` wheel (README, "Set up, test, try"):
 # fetched once, checked against its published sha256, renamed to a py3 tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
