@@ -114,7 +114,8 @@ def _load_kaist(cfg: CfgNode, test: bool) -> Records:
 
 
 def load_from_config(cfg: CfgNode) -> Records:
-    """Every record of the dataset ``cfg.DATASETS.GAFF`` describes (all splits)."""
+    """Every record of the dataset ``cfg.DATASETS.GAFF`` describes (all splits), for the
+    hash-split layouts; KAIST's two image-set lists are loaded apart (:func:`_load_kaist`)."""
     d = cfg.DATASETS.GAFF
     classes, skip = list(d.CLASSES), d.SKIP_BAD_SAMPLES
     if d.LAYOUT == "npy_yolo":
@@ -124,9 +125,7 @@ def load_from_config(cfg: CfgNode) -> Records:
     if d.LAYOUT == "coco":
         json_file = Path(d.ROOT) / d.ANNOTATIONS if d.ROOT else Path(d.ANNOTATIONS)
         return load_coco_multimodal(json_file, classes, d.ROOT or None, d.SEQUENTIAL, skip)
-    if d.LAYOUT == "kaist":  # both image-set lists; the registered splits keep them apart
-        return [*_load_kaist(cfg, test=False), *_load_kaist(cfg, test=True)]
-    raise ValueError(f"DATASETS.GAFF.LAYOUT must be one of {LAYOUTS}, got {d.LAYOUT!r}")
+    raise ValueError(f"DATASETS.GAFF.LAYOUT {d.LAYOUT!r} is not a hash-split layout")
 
 
 def register_datasets_from_config(cfg: CfgNode) -> list[str]:
