@@ -100,7 +100,7 @@ def _flatten(tree: dict, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(value, dict):
             items += _flatten(value, f"{prefix}{key}.")
         else:
-            items.append((prefix + key, value if isinstance(value, str) else str(value)))
+            items.append((prefix + key, str(value)))
     return items
 
 

@@ -165,9 +165,14 @@ class SlurmQueue:
         self.checked = float("-inf")
         self.registered: dict[str, float] = {}
 
+    def register(self, job_id: str) -> None:
+        """Note a job when it is submitted, so that one squeue call covers all jobs just
+        submitted instead of one call each."""
+        self.registered.setdefault(job_id, time.monotonic())
+
     def state(self, job_id: str, max_age_s: float | None = None) -> str | None:
         """The job's state, :data:`SLURM_GONE`, or None while squeue cannot be asked."""
-        self.registered.setdefault(job_id, time.monotonic())
+        self.register(job_id)
         too_old = time.monotonic() - self.checked > (max_age_s or self.every_s)
         if too_old or self.registered[job_id] > self.checked:
             self._refresh()
@@ -335,6 +340,8 @@ class SubmititLauncher:
             job = self.executor.submit(command)
         except submitit.core.utils.FailedJobError as error:
             return NotSubmitted(f"sbatch refused the job: {str(error).strip()}")
+        if self.queue is not None:
+            self.queue.register(job.job_id)
         host = socket.gethostname()
         entry = {"cluster": self.cluster, "job_id": job.job_id, "slot": slot, "host": host}
         atomic_write_json(self.registry, {**read_json(self.registry), name: entry})

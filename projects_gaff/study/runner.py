@@ -102,7 +102,7 @@ class Study:
     def decide(self) -> tuple[list[Decision], list[str]]:
         """What a run now would do with each experiment in the requested phases, and notes
         (the phase-2 selection, or why phase 2 cannot be planned yet). Writes nothing."""
-        notes, requested, experiments = [], set(), self.o.experiments()
+        notes, requested = [], set()
         if self.o.phased:
             selection = self._selection() if self.o.phase != "1" else None
             phase2 = []
@@ -113,6 +113,8 @@ class Study:
                 phase2, requested = phase2_plan(selection.full), set(selection.requested)
                 notes += [f"{event}: {message}" for event, message in selection.notes]
             experiments = (phase1_plan() if self.o.phase != "2" else []) + phase2
+        else:
+            experiments = self.o.experiments()
         decisions = []
         for e in experiments:
             c = collect(self.base, e, self.o.seeds)
