@@ -125,9 +125,9 @@ def load_study(base: Path, extra: Sequence[Path] = ()) -> StudyData:
     )
 
 
-def read_run(folder: Path, seed: int) -> RunResult:
-    """A finished run folder: final results, model info, per-epoch metrics, settings."""
-    final = read_final_results(folder) or {}
+def read_run(folder: Path, seed: int, final: dict) -> RunResult:
+    """A finished run folder (``final``: its final results): model info, per-epoch metrics,
+    settings."""
     info = read_json(folder / MODEL_INFO)
     metrics = {
         split: {
@@ -180,9 +180,10 @@ def _selection(base: Path) -> tuple[list[str], str | None]:
 
 def _finished(folder: Path, seed: int, name: str, missing: list[str]) -> RunResult | None:
     """The run if it finished; else None, and a line in ``missing`` says what it is."""
+    final = read_final_results(folder)
+    if final is not None:
+        return read_run(folder, seed, final)
     status = run_status(folder)
-    if status is Status.FINISHED:
-        return read_run(folder, seed)
     if status is Status.FAILED:
         reason = read_json(folder / FAILED_RECORD).get("reason", f"see {FAILED_RECORD}")
         missing.append(f"{name}: FAILED ({reason})")

@@ -107,6 +107,9 @@ class StudyData:
     def planned(self) -> list[GaffConfig]:
         return planned_configs(self.phase2_stage_sets)
 
+    def phase1_configurations(self) -> list[Configuration]:
+        return [c for _, c in self.phase1() if c]
+
     def phase2_configurations(self) -> list[Configuration]:
         return [c for label in self.phase2_stage_sets for _, c in self.phase2(label) if c]
 

@@ -464,11 +464,10 @@ def _cell(a: Analysis, r: int, shared: bool, bottleneck: bool) -> Estimate | Non
     """Mean AP of one grid cell over the phase-2 stage sets that trained it."""
     cells = [
         stats
-        for label in a.study.phase2_stage_sets
-        for config, result in a.study.phase2(label)
-        if (config.se_reduction, config.inter_shared, config.merge_bottleneck)
+        for c in a.study.phase2_configurations()
+        if (c.gaff.se_reduction, c.gaff.inter_shared, c.gaff.merge_bottleneck)
         == (r, shared, bottleneck)
-        and (stats := a.stats(result)) is not None
+        and (stats := a.stats(c)) is not None
     ]
     return contrast([(s, 1 / len(cells)) for s in cells], a.noise) if cells else None
 

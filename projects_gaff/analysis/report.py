@@ -38,7 +38,6 @@ from .stats import (
     Estimate,
     Noise,
     Pair,
-    ap,
     difference,
     group_difference,
     interaction,
@@ -301,13 +300,13 @@ def _ranking_line(a: Analysis) -> str:
         f"#{r.rank} {a.config(r.key).gaff.stage_label} {r.stats.mean:.2f}{_near_best(r)}"
         for r in ranking
     )
-    finished = f"{len(ranking)} of {len(a.study.phase1())} stage sets finished"
+    finished = f"{len(ranking)} of {len(STAGE_SETS)} stage sets finished"
     line = f"Ranking on {sel} {a.metric} ({finished}): {ranked}."
     chosen = a.study.phase2_stage_sets
     if chosen:
         line += f" Phase 2 took {', '.join(chosen)}."
         _, warning = top_k(ranking, len(chosen), a.selection_noise.sigma)
-        if warning and len(ranking) == len(a.study.phase1()):
+        if warning and len(ranking) == len(STAGE_SETS):
             line += f" Caution: {warning}."
     return line
 
@@ -328,7 +327,7 @@ def _size_lines(a: Analysis) -> list[str]:
     Single-stage fusion at 1 and 2 against 3 and 4, on the reported split."""
     lines = []
     for key, size in (("APs", "Small"), ("APl", "Large")):
-        measure = ap(a.split, key)
+        measure = a.measure(key)
         early, late = (
             [s for n in stages if (s := seed_stats(a.study.grid.get(GaffConfig((n,))), measure))]
             for stages in ((1, 2), (3, 4))
@@ -376,7 +375,7 @@ def _gaff_params(config: Configuration) -> str:
 
 def _training_line(a: Analysis) -> str:
     """Convergence (best epoch) and overfitting (val − train loss at the end)."""
-    configs = [c for _, c in a.study.phase1() if c is not None]
+    configs = a.study.phase1_configurations()
     epochs = {
         c.gaff.stage_label: fmean(e)
         for c in configs
@@ -578,7 +577,7 @@ def _comparison_table(a: Analysis, ref: Configuration, best: Configuration) -> s
     name = f"{METHOD_NAMES[ref.method]} ({ref.label})"
     rows = []
     for key, label in (("AP", "mAP"), ("AP50", "mAP@50"), ("AP75", "mAP@75")):
-        noise = seed_noise(a.study.grid.values(), ap(a.split, key))
+        noise = seed_noise(a.study.grid.values(), a.measure(key))
         ours, theirs = a.stats(best, key), a.stats(ref, key)
         diff = difference(ours, theirs, noise)
         rows.append([label, mean_std(theirs), mean_std(ours), effect(diff), _winner(diff, name)])
@@ -663,7 +662,7 @@ def recommendation_section(a: Analysis, c: Conclusions) -> str:
         if a.study.missing
         else "",
     ]
-    return title + "\n\n" + "\n".join(f"- {line}" for line in lines if line)
+    return f"{title}\n\n{bullets(filter(None, lines))}"
 
 
 def _ties_line(a: Analysis, c: Conclusions) -> str:
@@ -674,9 +673,12 @@ def _ties_line(a: Analysis, c: Conclusions) -> str:
     worse = "higher" if a.lower_is_better else "lower"
     gap = f"#2 `{second.key}` is {second.gap_to_best:.2f} {worse} on {sel} {a.metric}"
     if not a.selection_noise.known:
+        low, high = EARLIER_SPREAD
+        spread = high - low
         return (
             f"{gap}; with one seed per configuration that gap cannot be told from seed noise "
-            f"(the earlier study's whole one-seed spread was 2.1 points, {SPREAD_SOURCE})."
+            f"(the earlier study's whole one-seed spread was {spread:.1f} points, "
+            f"{SPREAD_SOURCE})."
         )
     if not c.tied:
         return f"{gap}, beyond the seed noise: the best configuration is clearly ahead."
